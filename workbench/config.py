@@ -1,0 +1,205 @@
+"""Training configuration: frozen dataclasses that validate themselves and reject unknown keys.
+
+The defaults are the paper's settings (L2RM Appendix D.1 and the official code, see
+``shared/specs/l2rm_code.md``); named presets (:mod:`workbench.presets`) override them for each row of the
+paper's tables and for the CPU demos on the synthetic set. Every value can be overridden with
+``key=value`` (dotted path or unique leaf name), e.g. ``mrate=0.6`` or ``model.embed_size=256``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from workbench.configbase import Section, apply_overrides, bounded, choice, from_dict, to_dict
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "L2RMConfig",
+    "NCRConfig",
+    "DECLConfig",
+    "BiCroConfig",
+    "RCLConfig",
+    "EvalConfig",
+    "LogConfig",
+    "TrainConfig",
+    "METHODS",
+]
+
+METHODS = ("vanilla", "l2rm", "ncr", "decl", "bicro", "rcl")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(Section):
+    """Which data, which mismatch, which splits."""
+
+    dataset: str = choice("synthetic", "synthetic", "f30k", "coco", "cc152k", "precomp")
+    size: str = choice("small", "tiny", "small", "medium", doc="synthetic set size")
+    data_seed: int = 0  # seed of the synthetic generator (the data, not the training)
+    root: str = ""  # data root; "" means $WORKBENCH_DATA or ./data
+    path: str = ""  # explicit precomp directory (dataset=precomp, or to override the default location)
+    mrate: float = bounded(0.0, ge=0.0, le=1.0, doc="mismatching rate (fraction of training data mismatched)")
+    noise_protocol: str = choice("image", "image", "caption")
+    noise_file: str = ""  # an index file (.npy) to use instead of generating one
+    noise_seed: int = 0  # seed of the generated mismatch index
+    val_split: str = "dev"
+    test_split: str = "test"
+    val_images: int = bounded(1000, ge=1, doc="validation uses the first N images (official: 1000)")
+    train_images: int = bounded(0, ge=0, doc="use only the first N training images (0 = all)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(Section):
+    """Backbone sizes (paper: word 300, embed 1024, sim 256, 3 reasoning steps, SCAN smooth 9)."""
+
+    backbone: str = choice("sgr", "vse", "saf", "sgr")
+    word_dim: int = bounded(300, ge=1)
+    embed_size: int = bounded(1024, ge=1)
+    sim_dim: int = bounded(256, ge=1)
+    sgr_step: int = bounded(3, ge=0)
+    smooth: float = bounded(9.0, gt=0.0, doc="SCAN attention inverse temperature")
+    dropout: float = bounded(0.4, ge=0.0, lt=1.0)
+    bi_gru: bool = True
+    gru_layers: int = bounded(1, ge=1)
+    saf_bn: str = choice("per_caption", "per_caption", "per_call",
+                         doc="SAF BatchNorm statistics in training: per caption (official loop) or per call")
+    chunk_mb: float = bounded(96.0, gt=0.0, doc="memory budget (MB) of the pairwise head's largest chunk")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig(Section):
+    """Optimiser and schedule (Appendix D.1: Adam 2e-4, batch 128, decay x0.1 at the update epoch, clip 2)."""
+
+    batch_size: int = bounded(128, ge=2)
+    warmup_epochs: int = bounded(5, ge=0)
+    epochs: int = bounded(35, ge=0, doc="epochs after the warm-up")
+    lr: float = bounded(2e-4, gt=0.0)
+    lr_update: int = bounded(15, ge=1, doc="decay the lr x0.1 every this many epochs after warm-up")
+    grad_clip: float = bounded(2.0, ge=0.0, doc="0 disables clipping")
+    margin: float = bounded(0.2, ge=0.0)
+    eval_every: int = bounded(1, ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class L2RMConfig(Section):
+    """L2RM (paper Sec. 4, Algorithm 1, Appendix D.1); defaults follow the paper, code variants are options."""
+
+    warmup_loss: str = choice("infonce_rce", "infonce_rce", "infonce", "triplet", "triplet_sum")
+    tau: float = bounded(0.05, gt=0.0, doc="softmax temperature of InfoNCE/RCE and the rematch loss")
+    rce_epsilon: float = bounded(1e-7, gt=0.0, lt=0.5, doc="one-hot labels bounded to [eps, 1-eps] (Eq. 5)")
+    rho: float = bounded(0.1, ge=0.0, le=1.0, doc="partial transport mass")
+    lam: float = bounded(0.01, gt=0.0, doc="Sinkhorn entropic regularisation")
+    cost_lr: float = bounded(2e-6, ge=0.0)
+    cost_fn: str = choice("learned", "learned", "cosine", doc="cosine = ablation 'w/o cost function'")
+    cost_init: str = choice("official", "official", "xavier")
+    reserve_ratio: float = bounded(0.1, gt=0.0, le=1.0, doc="max fraction of reserved pairs for Eq. 6")
+    reserve_count: str = choice("uniform", "uniform", "fixed")
+    partial: bool = True  # False = ablation 'w/o partial OT' (all mass transported)
+    mask_positives: str = choice("auto", "auto", "on", "off",
+                                 doc="mask the diagonal (Eq. 8); auto = off at MRate 0 as in the paper")
+    rematch_loss: str = choice("sym_kl", "sym_kl", "kl", "infonce")
+    rematch_weight: float = bounded(1.0, ge=0.0)
+    clean_weight: float = bounded(1.0, ge=0.0)
+    clean_reduction: str = choice("sum", "sum", "mean", doc="official: triplet summed over the clean batch")
+    queue_length: int = bounded(0, ge=0, doc="images compared when rematching (0 = the noisy batch)")
+    ot_formulation: str = choice("dummy", "dummy", "bregman")
+    ot_stop: str = choice("marginal", "marginal", "official")
+    ot_tol: float = bounded(1e-6, gt=0.0)
+    ot_max_iter: int = bounded(1000, ge=1)
+    split_threshold: float = bounded(0.5, gt=0.0, lt=1.0)
+    split_guard: bool = True  # call everything clean when the mixture's components are not separated
+
+
+@dataclasses.dataclass(frozen=True)
+class NCRConfig(Section):
+    """NCR (Huang et al. 2021): co-teaching, GMM split, co-rectified soft margins."""
+
+    p_threshold: float = bounded(0.5, gt=0.0, lt=1.0)
+    soft_margin: str = choice("exponential", "exponential", "linear", "sin")
+    warmup_loss: str = choice("mean_hinge", "mean_hinge", "triplet")
+    margin_broadcast: str = choice("per_sample", "per_sample", "code",
+                                   doc="per_sample (paper) or the official code's broadcasting quirk")
+
+
+@dataclasses.dataclass(frozen=True)
+class DECLConfig(Section):
+    """DECL (Qin et al. 2022): evidential learning + robust dynamic hinge."""
+
+    tau: float = bounded(0.1, gt=0.0)
+    lambda1: float = bounded(0.8, ge=0.0)
+    lambda2: float = bounded(0.1, ge=0.0)
+    eta: float = bounded(0.025, ge=0.0)
+    mu: int = bounded(5, ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class BiCroConfig(Section):
+    """BiCro (Yang et al. 2023): co-teaching, beta-mixture split, anchor-based soft labels."""
+
+    warmup_rate: float = bounded(0.3, gt=0.0, le=1.0)
+    p_threshold: float = bounded(0.5, gt=0.0, lt=1.0)
+    label_threshold: float = bounded(0.5, ge=0.0, lt=1.0)
+    margin_broadcast: str = choice("per_sample", "per_sample", "code")
+
+
+@dataclasses.dataclass(frozen=True)
+class RCLConfig(Section):
+    """RCL (Hu et al. 2023): complementary contrastive learning."""
+
+    tau: float = bounded(0.05, gt=0.0)
+    h: str = choice("log", "log", "tan", "abs", "exp", "gce", "infonce", "max_margin")
+    gce_q: float = bounded(0.2, gt=0.0, le=1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig(Section):
+    """How validation and test similarities are computed."""
+
+    mode: str = choice("exhaustive", "exhaustive", "shortlist")
+    shortlist_k: int = bounded(50, ge=1)
+    image_chunk: int = bounded(128, ge=1)
+    caption_chunk: int = bounded(640, ge=1)
+    coco_5fold: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class LogConfig(Section):
+    """What the run directory records besides metrics (the dashboard's artefacts)."""
+
+    alignment_batches: int = bounded(1, ge=0, doc="OT batches saved per epoch (cost/plan/mask)")
+    rematch_examples: int = bounded(256, ge=0, doc="rematched pairs saved per epoch")
+    cost_by_epoch: bool = True
+    checkpoint_every: int = bounded(1, ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(Section):
+    """Everything a run needs; ``TrainConfig()`` is L2RM-SGR on Flickr30K-like settings."""
+
+    method: str = choice("l2rm", *METHODS)
+    seed: int = 0
+    device: str = choice("auto", "auto", "cpu", "cuda")
+    threads: int = bounded(0, ge=0, doc="torch intra-op threads (0 = leave as is)")
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    l2rm: L2RMConfig = dataclasses.field(default_factory=L2RMConfig)
+    ncr: NCRConfig = dataclasses.field(default_factory=NCRConfig)
+    decl: DECLConfig = dataclasses.field(default_factory=DECLConfig)
+    bicro: BiCroConfig = dataclasses.field(default_factory=BiCroConfig)
+    rcl: RCLConfig = dataclasses.field(default_factory=RCLConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    log: LogConfig = dataclasses.field(default_factory=LogConfig)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        return from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    def override(self, overrides: Mapping[str, Any] | Iterable[str]) -> TrainConfig:
+        return apply_overrides(self, overrides)
