@@ -1,0 +1,218 @@
+"""SGRAF similarity heads (Diao et al., AAAI 2021) computed for all image x caption pairs at once.
+
+For every pair (image i, caption j) the head builds similarity *nodes*:
+
+* a global node ``l2norm(W_glo (v_i - t_j)^2)`` from self-attended global vectors (VisualSA / TextSA);
+* one local node per word k: SCAN text-to-image attention (``smooth`` = 9) gives the attended region
+  context ``c_jk`` and the node is ``l2norm(W_loc (c_jk - w_jk)^2)``;
+
+then reduces the ``L + 1`` nodes to one vector — **SGR**: ``sgr_step`` graph-reasoning steps
+``N <- ReLU(W_r softmax(W_q N (W_k N)^T) N)`` and the global node; **SAF**: attention filtration
+``sum_k beta_k N_k`` with ``beta = l1norm(sigmoid(BN(W_a N)))`` — and scores it ``sigmoid(W_e vec)``.
+
+The reference implementation loops over captions in Python. Here every step is a batched tensor op over
+``[images, captions, words, ...]``: captions are sorted by length and processed in chunks so padding is
+small and memory stays bounded, and padded words are masked in every softmax, mean and normalisation.
+Eval-mode outputs equal a per-caption loop to float precision (``tests/models/test_sgraf.py``).
+
+BatchNorm in SAF: in training the reference code normalises the gate logits with statistics of one
+caption against all images (its loop calls the head once per caption). ``saf_bn="per_caption"`` (default)
+reproduces those statistics in the batched computation; ``"per_call"`` pools all pairs of the call. Running
+statistics are updated once per call with the mean of the per-caption statistics (the reference code
+updates them once per caption) — a documented, minor difference that only affects eval-mode BN.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from workbench.models.encoders import Captions, l2norm, xavier_linear_
+
+__all__ = ["VisualSelfAttention", "TextSelfAttention", "SGRAFHead", "scan_attention"]
+
+
+
+class VisualSelfAttention(nn.Module):
+    """Global image vector: region mean as query over the regions ``[n, R, d] -> [n, d]`` (VisualSA)."""
+
+    def __init__(self, dim: int, n_regions: int, dropout: float) -> None:
+        super().__init__()
+        self.local = nn.Sequential(xavier_linear_(nn.Linear(dim, dim)), nn.BatchNorm1d(n_regions),
+                                   nn.Tanh(), nn.Dropout(dropout))
+        self.glob = nn.Sequential(xavier_linear_(nn.Linear(dim, dim)), nn.BatchNorm1d(dim),
+                                  nn.Tanh(), nn.Dropout(dropout))
+        self.common = xavier_linear_(nn.Linear(dim, 1))
+
+    def forward(self, regions: Tensor) -> Tensor:
+        local = self.local(regions)  # [n, R, d]; BN over region slots
+        glob = self.glob(regions.mean(dim=1))  # [n, d]
+        weights = torch.softmax(self.common(local * glob[:, None]).squeeze(-1), dim=1)  # [n, R]
+        return l2norm((weights[..., None] * regions).sum(dim=1))
+
+
+class TextSelfAttention(nn.Module):
+    """Global caption vector with padded words masked ``[m, L, d] -> [m, d]`` (TextSA)."""
+
+    def __init__(self, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.local = nn.Sequential(xavier_linear_(nn.Linear(dim, dim)), nn.Tanh(), nn.Dropout(dropout))
+        self.glob = nn.Sequential(xavier_linear_(nn.Linear(dim, dim)), nn.Tanh(), nn.Dropout(dropout))
+        self.common = xavier_linear_(nn.Linear(dim, 1))
+
+    def forward(self, captions: Captions) -> Tensor:
+        words, mask = captions.words, captions.mask  # [m, L, d], [m, L]
+        mean = words.sum(dim=1) / captions.lengths.to(words)[:, None]
+        local = self.local(words)
+        glob = self.glob(mean)
+        logits = self.common(local * glob[:, None]).squeeze(-1).masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(logits, dim=1)  # [m, L]
+        return l2norm((weights[..., None] * words).sum(dim=1))
+
+
+def scan_attention(regions: Tensor, words: Tensor, smooth: float) -> Tensor:
+    """SCAN text-to-image attention for all pairs: the attended, normalised region context per word.
+
+    Args:
+        regions: ``[n, R, d]`` region embeddings of n images.
+        words: ``[m, L, d]`` word embeddings of m captions, zero on padded positions.
+        smooth: inverse temperature of the softmax over regions.
+
+    Returns:
+        ``[n, m, L, d]``: ``l2norm(sum_r softmax_r(smooth * a_rk) v_r)`` where ``a = l2norm_k(LeakyReLU(v_r . w_k))``.
+    """
+    scores = torch.einsum("ird,jld->ijlr", regions, words)  # [n, m, L, R]
+    scores = F.leaky_relu(scores, 0.1)
+    scores = l2norm(scores, dim=2)  # across words (padded words are 0 and do not count)
+    attn = torch.softmax(scores * smooth, dim=3)
+    context = torch.einsum("ijlr,ird->ijld", attn, regions)
+    return l2norm(context, dim=-1)
+
+
+class _GraphReasoning(nn.Module):
+    """One SGR step on nodes ``[P, N, s]`` with padded nodes masked as keys."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.query = xavier_linear_(nn.Linear(dim, dim))
+        self.key = xavier_linear_(nn.Linear(dim, dim))
+        self.update = xavier_linear_(nn.Linear(dim, dim))
+
+    def forward(self, nodes: Tensor, key_mask: Tensor) -> Tensor:
+        edges = self.query(nodes) @ self.key(nodes).transpose(1, 2)  # [P, N, N], no 1/sqrt(d) (as SGRAF)
+        edges = torch.softmax(edges.masked_fill(~key_mask[:, None, :], float("-inf")), dim=-1)
+        return F.relu(self.update(edges @ nodes))
+
+
+class SGRAFHead(nn.Module):
+    """Pairwise similarity head, ``kind`` = ``"sgr"`` or ``"saf"``; returns logits (pre-sigmoid)."""
+
+    def __init__(self, kind: str, dim: int, sim_dim: int, n_regions: int, *, sgr_step: int = 3,
+                 smooth: float = 9.0, dropout: float = 0.4, saf_bn: str = "per_caption",
+                 chunk_mb: float = 96.0) -> None:
+        super().__init__()
+        if kind not in ("sgr", "saf"):
+            raise ValueError(f"SGRAF head kind must be 'sgr' or 'saf', got {kind!r}")
+        if saf_bn not in ("per_caption", "per_call"):
+            raise ValueError(f"saf_bn must be 'per_caption' or 'per_call', got {saf_bn!r}")
+        self.kind, self.smooth, self.saf_bn = kind, smooth, saf_bn
+        self.dim, self.chunk_mb = dim, chunk_mb
+        self.v_global = VisualSelfAttention(dim, n_regions, dropout)
+        self.t_global = TextSelfAttention(dim, dropout)
+        self.local_w = xavier_linear_(nn.Linear(dim, sim_dim))
+        self.global_w = xavier_linear_(nn.Linear(dim, sim_dim))
+        self.score_w = xavier_linear_(nn.Linear(sim_dim, 1))
+        if kind == "sgr":
+            self.graph = nn.ModuleList(_GraphReasoning(sim_dim) for _ in range(sgr_step))
+        else:
+            self.gate = xavier_linear_(nn.Linear(sim_dim, 1))
+            self.gate_bn = nn.BatchNorm1d(1)
+
+    # ------------------------------------------------------------------ public API
+    def forward(self, regions: Tensor, captions: Captions) -> Tensor:
+        """Logits ``[n, m]`` for every image of ``regions [n, R, d]`` with every caption."""
+        if self.training and regions.shape[0] < 2:
+            raise ValueError("training the SGRAF head needs at least 2 images (BatchNorm statistics)")
+        img_glob = self.v_global(regions)  # [n, d]
+        order = torch.argsort(captions.lengths.cpu(), descending=True, stable=True).to(regions.device)
+        n = regions.shape[0]
+        # Training keeps all images in every chunk (SAF's per-caption BatchNorm statistics need them);
+        # in eval BatchNorm uses running statistics, so images may be chunked as well.
+        image_step = n if self.training else max(1, self._budget() // (int(captions.lengths.max()) * self.dim))
+        out = regions.new_empty(n, len(captions))
+        for start in range(0, n, image_step):
+            rows = slice(start, min(n, start + image_step))
+            for chunk in self._caption_chunks(order, captions.lengths, rows.stop - rows.start):
+                out[rows, chunk] = self._pair_logits(regions[rows], img_glob[rows], captions.select(chunk))
+        return out
+
+    # ------------------------------------------------------------------ internals
+    def _budget(self) -> int:
+        """Elements allowed in the largest ``[images, captions, L, d]`` intermediate of one chunk."""
+        return max(1, int(self.chunk_mb * 2**20 / 4))
+
+    def _caption_chunks(self, order: Tensor, lengths: Tensor, n_images: int) -> list[Tensor]:
+        """Split captions (sorted longest first) so each chunk's ``[n, m_c, L, d]`` fits the budget."""
+        budget = self._budget()
+        chunks, start = [], 0
+        lengths_sorted = lengths.to(order.device)[order]
+        while start < len(order):
+            longest = int(lengths_sorted[start])
+            per_caption = n_images * longest * self.dim
+            size = max(1, budget // max(per_caption, 1))
+            chunks.append(order[start:start + size])
+            start += size
+        return chunks
+
+    def _pair_logits(self, regions: Tensor, img_glob: Tensor, captions: Captions) -> Tensor:
+        words, mask = captions.words, captions.mask  # [m, L, d], [m, L]
+        txt_glob = self.t_global(captions)  # [m, d]
+        context = scan_attention(regions, words, self.smooth)  # [n, m, L, d]
+        local = l2norm(self.local_w((context - words[None]).pow(2)), dim=-1)  # [n, m, L, s]
+        glob = l2norm(self.global_w((img_glob[:, None] - txt_glob[None]).pow(2)), dim=-1)  # [n, m, s]
+        nodes = torch.cat([glob[:, :, None], local], dim=2)  # [n, m, L+1, s]
+        node_mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)  # [m, L+1]
+        n, m, n_nodes, s = nodes.shape
+        if self.kind == "sgr":
+            flat = nodes.reshape(n * m, n_nodes, s)
+            key_mask = node_mask[None].expand(n, m, n_nodes).reshape(n * m, n_nodes)
+            for step in self.graph:
+                flat = step(flat, key_mask)
+            vec = flat[:, 0].reshape(n, m, s)
+        else:
+            vec = self._filtration(nodes, node_mask)
+        return self.score_w(vec).squeeze(-1)
+
+    def _filtration(self, nodes: Tensor, node_mask: Tensor) -> Tensor:
+        """SAF: ``l2norm(sum_k beta_k N_k)``, ``beta = l1norm(sigmoid(BN(W_a N)))`` over valid nodes."""
+        z = self.gate(nodes).squeeze(-1)  # [n, m, N]
+        z = self._gate_norm(z, node_mask)
+        beta = torch.sigmoid(z) * node_mask[None]
+        beta = beta / (beta.abs().sum(dim=-1, keepdim=True) + 1e-8)
+        return l2norm((beta[..., None] * nodes).sum(dim=2), dim=-1)
+
+    def _gate_norm(self, z: Tensor, node_mask: Tensor) -> Tensor:
+        bn = self.gate_bn
+        if not bn.training:
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            return (z - bn.running_mean) * scale + bn.bias
+        valid = node_mask[None].to(z)  # [1, m, N]
+        if self.saf_bn == "per_caption":  # statistics over (images, valid nodes) of each caption
+            count = valid.sum(dim=(0, 2)) * z.shape[0]  # [m]
+            mean = (z * valid).sum(dim=(0, 2)) / count
+            var = ((z - mean[None, :, None]).pow(2) * valid).sum(dim=(0, 2)) / count  # biased
+            normed = (z - mean[None, :, None]) / torch.sqrt(var[None, :, None] + bn.eps)
+            run_mean, run_var = mean.mean(), (var * count / (count - 1).clamp(min=1)).mean()
+        else:
+            count = valid.sum() * z.shape[0]
+            mean = (z * valid).sum() / count
+            var = ((z - mean).pow(2) * valid).sum() / count
+            normed = (z - mean) / torch.sqrt(var + bn.eps)
+            run_mean, run_var = mean, var * count / max(float(count) - 1, 1.0)
+        with torch.no_grad():
+            momentum = bn.momentum if bn.momentum is not None else 0.1
+            bn.running_mean.mul_(1 - momentum).add_(momentum * run_mean.detach())
+            bn.running_var.mul_(1 - momentum).add_(momentum * run_var.detach())
+            bn.num_batches_tracked.add_(1)
+        return normed * bn.weight + bn.bias
