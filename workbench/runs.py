@@ -60,6 +60,7 @@ __all__ = [
     "read_table",
     "list_alignments",
     "read_alignment",
+    "read_arrays",
     "read_figure",
     "list_figures",
 ]
@@ -507,6 +508,18 @@ def list_alignments(root: Path, run_id: str) -> list[int]:
 def read_alignment(root: Path, run_id: str, epoch: int) -> dict[str, np.ndarray]:
     """Arrays of one saved OT batch (cost, plan, mask, ids, ...), loaded without pickle."""
     path = _inside(root, resolve_run_dir(root, run_id) / ARTIFACTS / "alignments" / f"epoch_{epoch:03d}.npz")
+    if not path.exists():
+        raise RunDirError(f"{path}: missing")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise RunDirError(f"{path}: unreadable ({exc})") from None
+
+
+def read_arrays(root: Path, run_id: str, name: str) -> dict[str, np.ndarray]:
+    """Arrays of ``artifacts/<name>`` (an ``.npz`` such as ``label_confusion.npz``), loaded without pickle."""
+    path = _inside(root, resolve_run_dir(root, run_id) / ARTIFACTS / name)
     if not path.exists():
         raise RunDirError(f"{path}: missing")
     try:
