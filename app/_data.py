@@ -1,0 +1,193 @@
+"""Cached loaders and shared widgets of the dashboard.
+
+Every read goes through :mod:`workbench.runs` (which confines paths to the runs root and never unpickles)
+and is cached with ``st.cache_data`` keyed on the path *and* a modification stamp, so a run that is
+still being written shows its new epochs on the next rerun while unchanged files are read once. The
+run listing is keyed on the modification times of the run directories (every write to a run replaces a
+file in its directory, which bumps the directory's mtime) and expires after a short TTL so that a run
+whose process died turns from ``running`` to ``failed``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from workbench import runs
+from workbench.errors import RunDirError
+from workbench.runs import RunRecord, RunSummary
+
+__all__ = [
+    "RUNS_ENV",
+    "ROOT_KEY",
+    "SELECTED_KEY",
+    "default_root",
+    "current_root",
+    "selected_runs",
+    "list_runs",
+    "read_run",
+    "read_table",
+    "read_alignment",
+    "read_arrays",
+    "alignment_epochs",
+    "has_artifact",
+    "choose_run",
+    "guard",
+]
+
+RUNS_ENV = "WORKBENCH_RUNS_DIR"
+ROOT_KEY = "runs_root"
+SELECTED_KEY = "selected_runs"
+_SKIP = {"artifacts", "checkpoints"}
+
+
+def default_root() -> str:
+    """The runs root the app starts with: ``$WORKBENCH_RUNS_DIR`` or ``runs``."""
+    return os.environ.get(RUNS_ENV) or "runs"
+
+
+def current_root() -> Path:
+    """The runs root typed in the sidebar (the only place the app reads from)."""
+    return Path(str(st.session_state.get(ROOT_KEY) or default_root())).expanduser()
+
+
+def selected_runs() -> list[str]:
+    """Run ids picked for comparison on the Runs page (kept across pages)."""
+    return list(st.session_state.get(SELECTED_KEY, []))
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _tree_stamp(root: Path) -> tuple[tuple[str, int], ...]:
+    """(relative dir, mtime) of every directory that may hold runs (3 levels, like ``list_runs``)."""
+    out: list[tuple[str, int]] = []
+    stack = [(root, 0)]
+    while stack:
+        here, depth = stack.pop()
+        try:
+            with os.scandir(here) as entries:
+                for entry in entries:
+                    if entry.is_dir() and not entry.name.startswith(".") and entry.name not in _SKIP:
+                        out.append((os.path.relpath(entry.path, root), entry.stat().st_mtime_ns))
+                        if depth < 2:
+                            stack.append((Path(entry.path), depth + 1))
+        except OSError:
+            continue
+    return tuple(sorted(out))
+
+
+@st.cache_data(show_spinner=False, ttl=30, max_entries=8)
+def _list_runs(root: str, stamp: tuple[tuple[str, int], ...]) -> list[RunSummary]:
+    return runs.list_runs(Path(root))
+
+
+def list_runs(root: Path) -> list[RunSummary]:
+    """Every run under ``root``, newest first (damaged ones included, with their reason)."""
+    return _list_runs(str(root), _tree_stamp(root))
+
+
+def _run_dir(root: Path, run_id: str) -> Path:
+    return runs.resolve_run_dir(root, run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def _read_run(root: str, run_id: str, stamp: tuple[int, ...]) -> RunRecord:
+    record = runs.read_run(Path(root), run_id)
+    if record.summary.run_id != run_id:  # read_run names nested runs by their last path part only
+        record = replace(record, summary=replace(record.summary, run_id=run_id))
+    return record
+
+
+def read_run(root: Path, run_id: str) -> RunRecord:
+    """One run's ``run.json``, metrics and results; :class:`RunDirError` if it is damaged."""
+    d = _run_dir(root, run_id)
+    stamp = tuple(_mtime(p) for p in (d, d / runs.RUN_FILE, d / runs.METRICS_FILE, d / runs.RESULTS_FILE))
+    return _read_run(str(root), run_id, stamp)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_table(root: str, run_id: str, name: str, stamp: int) -> pd.DataFrame:
+    return runs.read_table(Path(root), run_id, name)
+
+
+def read_table(root: Path, run_id: str, name: str) -> pd.DataFrame:
+    """``artifacts/<name>`` (parquet) of a run."""
+    return _read_table(str(root), run_id, name, _mtime(_run_dir(root, run_id) / "artifacts" / name))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_alignment(root: str, run_id: str, epoch: int, stamp: int) -> dict[str, np.ndarray]:
+    return runs.read_alignment(Path(root), run_id, epoch)
+
+
+def read_alignment(root: Path, run_id: str, epoch: int) -> dict[str, np.ndarray]:
+    """The saved OT batch of one epoch."""
+    path = _run_dir(root, run_id) / "artifacts" / "alignments" / f"epoch_{epoch:03d}.npz"
+    return _read_alignment(str(root), run_id, epoch, _mtime(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_arrays(root: str, run_id: str, name: str, stamp: int) -> dict[str, np.ndarray]:
+    return runs.read_arrays(Path(root), run_id, name)
+
+
+def read_arrays(root: Path, run_id: str, name: str) -> dict[str, np.ndarray]:
+    """``artifacts/<name>`` (npz) of a run."""
+    return _read_arrays(str(root), run_id, name, _mtime(_run_dir(root, run_id) / "artifacts" / name))
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _alignment_epochs(root: str, run_id: str, stamp: int) -> list[int]:
+    return runs.list_alignments(Path(root), run_id)
+
+
+def alignment_epochs(root: Path, run_id: str) -> list[int]:
+    """Epochs with a saved OT batch."""
+    folder = _run_dir(root, run_id) / "artifacts" / "alignments"
+    return _alignment_epochs(str(root), run_id, _mtime(folder))
+
+
+def has_artifact(root: Path, run_id: str, name: str) -> bool:
+    """Whether ``artifacts/<name>`` exists (a stat inside the runs root; nothing is read)."""
+    try:
+        return (_run_dir(root, run_id) / "artifacts" / name).is_file()
+    except RunDirError:
+        return False
+
+
+def choose_run(label: str, candidates: Sequence[RunSummary], *, key: str) -> RunSummary | None:
+    """A run picker listing runs picked for comparison first; ``None`` (with a note) when empty."""
+    if not candidates:
+        st.info("No run under the runs root has what this page shows yet.")
+        return None
+    chosen = set(selected_runs())
+    ordered = sorted(candidates, key=lambda s: (s.run_id not in chosen, s.run_id))
+    by_id = {s.run_id: s for s in ordered}
+
+    def describe(run_id: str) -> str:
+        s = by_id[run_id]
+        mrate = "" if s.mrate is None else f", MRate {s.mrate:g}"
+        return f"{run_id}  ({s.dataset}, {s.method}-{s.backbone}{mrate}, {s.status})"
+
+    run_id = st.selectbox(label, list(by_id), key=key, format_func=describe)
+    return by_id.get(run_id) if run_id else None
+
+
+def guard(render: Callable[[], Any]) -> None:
+    """Run a page body; a damaged run directory becomes a warning, never a crash."""
+    try:
+        render()
+    except RunDirError as exc:
+        st.warning(f"This run directory is damaged and cannot be shown: {exc}", icon="⚠️")

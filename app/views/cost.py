@@ -1,0 +1,45 @@
+"""Transport cost (Fig. 6): the learned cost of matched vs mismatched pairs by epoch, and split quality."""
+
+from __future__ import annotations
+
+import _data
+import streamlit as st
+
+from workbench import viz
+
+_COSTS = "cost_by_epoch.parquet"
+_SPLITS = {"truth": "truly matched vs mismatched", "estimate": "estimated clean vs noisy"}
+
+
+def render() -> None:
+    root = _data.current_root()
+    st.title("Transport cost")
+    st.caption("Fig. 6 of the paper: the learned cost should rise for mismatched pairs and fall towards 0 "
+               "for matched ones as training proceeds.")
+    candidates = [s for s in _data.list_runs(root)
+                  if s.status != "damaged" and _data.has_artifact(root, s.run_id, _COSTS)]
+    run = _data.choose_run("Run", candidates, key="cost_run")
+    if run is None:
+        return
+    costs = _data.read_table(root, run.run_id, _COSTS)
+    epochs = sorted(int(e) for e in costs["epoch"].unique())
+    if not epochs:
+        st.info("This run's cost table is empty.")
+        return
+    left, right = st.columns([2, 3])
+    split = left.radio("Groups", list(_SPLITS), format_func=_SPLITS.get, key="cost_split", horizontal=True)
+    epoch = epochs[0] if len(epochs) == 1 else right.select_slider(
+        "Epoch", options=epochs, value=epochs[-1], key="cost_epoch")
+    st.plotly_chart(viz.cost_histogram(costs, split=split, epoch=epoch), theme=None, width="stretch",
+                    key="cost_histogram")
+    st.plotly_chart(viz.cost_trend(costs, split=split), theme=None, width="stretch", key="cost_trend")
+
+    st.subheader("Clean / noisy split against the truth")
+    record = _data.read_run(root, run.run_id)
+    if any(isinstance(m.get("split"), dict) for m in record.metrics):
+        st.plotly_chart(viz.split_quality(record.metrics), theme=None, width="stretch", key="cost_split_q")
+    else:
+        st.info("metrics.jsonl has no split-quality records for this run.")
+
+
+_data.guard(render)

@@ -1,0 +1,57 @@
+"""Label track: MAP over methods × noise × rates (mean ± std over seeds) and corrected-label confusion."""
+
+from __future__ import annotations
+
+import _data
+import _frames
+import streamlit as st
+
+from workbench import viz
+
+_DIRECTIONS = {"avg": "mean of I→T and T→I", "i2t": "image → text", "t2i": "text → image"}
+_CONFUSION = "label_confusion.npz"
+
+
+def render() -> None:
+    root = _data.current_root()
+    st.title("Label track")
+    st.caption("Cross-modal retrieval with noisy class labels (UOT-RCL and baselines): MAP over all "
+               "results, mean ± sample std over seeds.")
+    summaries = [s for s in _data.list_runs(root) if s.track == "labels" and s.status == "done"]
+    if not summaries:
+        st.info("No finished label-track runs (run.json `track` = \"labels\") under the runs root.")
+        return
+    frame = _frames.label_frame(_data.read_run(root, s.run_id) for s in summaries)
+    c1, c2 = st.columns(2)
+    when = c1.radio("Checkpoint", ["best", "last"], key="labels_when", horizontal=True,
+                    format_func=lambda w: {"best": "best on validation", "last": "last epoch"}[w])
+    direction = c2.radio("MAP", list(_DIRECTIONS), format_func=_DIRECTIONS.get, key="labels_dir",
+                         horizontal=True)
+    summary = _frames.map_summary(frame, f"{when}_{direction}")
+    st.dataframe(_frames.map_pivot(summary), hide_index=True, width="stretch", key="labels_pivot")
+    st.plotly_chart(viz.map_by_rate(summary, title=f"{when.capitalize()} MAP ({_DIRECTIONS[direction]}) "
+                                                   "vs noise rate"),
+                    theme=None, width="stretch", key="labels_curves")
+    with st.expander("Per-run values"):
+        st.dataframe(frame, hide_index=True, width="stretch", key="labels_runs")
+
+    st.subheader("Corrected-label confusion")
+    candidates = [s for s in summaries if _data.has_artifact(root, s.run_id, _CONFUSION)]
+    run = _data.choose_run("Run", candidates, key="labels_run")
+    if run is None:
+        return
+    arrays = _data.read_arrays(root, run.run_id, _CONFUSION)
+    normalise = st.toggle("Row-normalise (fraction of each true class)", value=True, key="labels_norm")
+    confusion = arrays["confusion"]
+    names = [str(c) for c in arrays.get("class_names", range(confusion.shape[0]))]
+    st.plotly_chart(viz.label_confusion(confusion, names, noisy_confusion=arrays.get("noisy_confusion"),
+                                        normalise=normalise), theme=None, width="stretch",
+                    key="labels_confusion")
+    total = confusion.sum()
+    st.caption(f"Corrected labels agree with the true class for {confusion.trace() / max(total, 1):.1%} of "
+               f"{total} training pairs" + (
+                   f" (given noisy labels: {arrays['noisy_confusion'].trace() / max(total, 1):.1%})."
+                   if "noisy_confusion" in arrays else "."))
+
+
+_data.guard(render)

@@ -1,0 +1,96 @@
+"""Runs: every run under the runs root, its status and headline numbers; filters; pick runs to compare."""
+
+from __future__ import annotations
+
+import _data
+import _frames
+import pandas as pd
+import streamlit as st
+
+from workbench import viz
+
+_FILTERS = (("status", "Status"), ("dataset", "Dataset"), ("method", "Method"), ("backbone", "Backbone"),
+            ("mrate", "MRate"))
+_COMPARE_WIDGET = "runs_compare_widget"
+
+
+def _filter(frame: pd.DataFrame) -> pd.DataFrame:
+    columns = st.columns(len(_FILTERS))
+    keep = pd.Series(True, index=frame.index)
+    for column, (field, label) in zip(columns, _FILTERS, strict=True):
+        values = frame[field]
+        options = sorted(values.dropna().unique().tolist())
+        fmt = _frames.format_mrate if field == "mrate" else str
+        chosen = column.multiselect(label, options, key=f"runs_filter_{field}", format_func=fmt,
+                                    placeholder="all")
+        if chosen:
+            keep &= values.isin(chosen)
+    return frame[keep]
+
+
+def _compare(frame: pd.DataFrame, visible: pd.DataFrame) -> list[str]:
+    usable = frame[frame["status"] != "damaged"]["run_id"].tolist()
+    picked = [r for r in _data.selected_runs() if r in usable]
+    options = list(dict.fromkeys([*picked, *visible[visible["status"] != "damaged"]["run_id"]]))
+    if _COMPARE_WIDGET not in st.session_state:
+        st.session_state[_COMPARE_WIDGET] = picked
+    chosen = st.multiselect("Runs to compare (used by the other pages)", options, key=_COMPARE_WIDGET,
+                            placeholder="pick runs; the filters above narrow the list")
+    st.session_state[_data.SELECTED_KEY] = list(chosen)
+    return list(chosen)
+
+
+def _curves(root, run_ids: list[str]) -> None:
+    records = {r: _data.read_run(root, r) for r in run_ids}
+    retrieval = {r: rec.metrics for r, rec in records.items() if rec.summary.track == "retrieval"}
+    labels = {r: rec.metrics for r, rec in records.items() if rec.summary.track == "labels"}
+    if retrieval:
+        st.plotly_chart(viz.val_curves(retrieval, metric="rsum"), theme=None, width="stretch",
+                        key="runs_val_rsum")
+    if labels:
+        st.plotly_chart(viz.val_curves(labels, metric="avg_map"), theme=None, width="stretch",
+                        key="runs_val_map")
+
+
+def render() -> None:
+    root = _data.current_root()
+    st.title("Runs")
+    summaries = _data.list_runs(root)
+    if not summaries:
+        st.info(f"No runs under {root}. Train one (`workbench train ...`) or point the sidebar at a runs "
+                "folder.")
+        return
+    frame = _frames.runs_frame(summaries)
+    counts = frame["status"].value_counts()
+    columns = st.columns(5)
+    columns[0].metric("runs", len(frame))
+    for column, status in zip(columns[1:], ("done", "running", "failed", "damaged"), strict=True):
+        column.metric(status, int(counts.get(status, 0)))
+    damaged = frame[frame["status"] == "damaged"]
+    if len(damaged):
+        lines = "\n".join(f"- `{r.run_id}`: {r.problem}" for r in damaged.itertuples())
+        st.warning(f"{len(damaged)} run director{'y is' if len(damaged) == 1 else 'ies are'} damaged and "
+                   f"listed without details:\n{lines}", icon="⚠️")
+
+    visible = _filter(frame)
+    st.caption(f"{len(visible)} of {len(frame)} runs under `{root}`")
+    st.dataframe(
+        visible[list(_frames.RUN_COLUMNS)], hide_index=True, width="stretch", key="runs_table",
+        column_config={
+            "run_id": st.column_config.TextColumn("run", pinned=True),
+            "problem": st.column_config.TextColumn("error / reason", width="medium"),
+            "mrate": st.column_config.NumberColumn("MRate", format="%.2g"),
+            "rho": st.column_config.NumberColumn("ρ", format="%.3g"),
+            "lam": st.column_config.NumberColumn("λ", format="%.3g"),
+            "batch_size": st.column_config.NumberColumn("batch"),
+            "best_rsum": st.column_config.NumberColumn("best val rSum", format="%.1f"),
+            "test_rsum": st.column_config.NumberColumn("test rSum", format="%.1f"),
+            "epochs_done": st.column_config.NumberColumn("epochs"),
+        },
+    )
+    chosen = _compare(frame, visible)
+    if chosen:
+        _curves(root, chosen)
+
+
+_data.guard(render)

@@ -1,0 +1,105 @@
+"""``workbench app``: help, argument errors, the missing-source error, the command it runs, a real start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import app as app_cli
+from workbench.cli import main
+from workbench.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_help_names_every_option(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["app", "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--runs", "--port", "--host", "--browser", "WORKBENCH_RUNS_DIR", "127.0.0.1"):
+        assert option in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["app", "--port", "0"], "--port must be in 1..65535"),
+    (["app", "--port", "70000"], "--port must be in 1..65535"),
+])
+def test_bad_port_is_a_one_line_error(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_runs_pointing_at_a_file_is_an_error(tmp_path, capsys):
+    path = tmp_path / "run.json"
+    path.write_text("{}")
+    assert main(["app", "--runs", str(path)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_missing_source_tree_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    with pytest.raises(ConfigError, match="pip install -e"):
+        app_cli.find_app(tmp_path)
+    assert app_cli.find_app() == REPO / "app" / "streamlit_app.py"
+
+    original = app_cli.find_app
+
+    def missing() -> Path:
+        return original(tmp_path)
+
+    monkeypatch.setattr(app_cli, "find_app", missing)
+    assert main(["app", "--runs", str(tmp_path)]) == 2
+    assert "dashboard source" in capsys.readouterr().err
+
+
+def test_runs_streamlit_with_the_runs_root_in_the_environment(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_call(command, env, cwd):
+        seen.update(command=command, env=env, cwd=cwd)
+        return 0
+
+    monkeypatch.setattr(app_cli.subprocess, "call", fake_call)
+    monkeypatch.chdir(tmp_path)
+    assert main(["app", "--runs", "myruns", "--port", "8765", "--host", "127.0.0.1"]) == 0
+    command = seen["command"]
+    assert command[:5] == [sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "streamlit_app.py")]
+    pairs = dict(zip(command[5::2], command[6::2], strict=True))
+    assert pairs["--server.port"] == "8765" and pairs["--server.address"] == "127.0.0.1"
+    assert pairs["--server.headless"] == "true" and pairs["--browser.gatherUsageStats"] == "false"
+    assert seen["env"]["WORKBENCH_RUNS_DIR"] == str(tmp_path / "myruns")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_command_serves_the_dashboard(fixture_runs):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "app", "--runs", str(fixture_runs.root),
+                             "--port", str(port)], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, body = time.monotonic() + 60, b""
+        while time.monotonic() < deadline and body != b"ok":
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
+                    body = resp.read().strip()
+            except OSError:
+                time.sleep(0.3)
+        assert body == b"ok"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the command and the streamlit server it started
+        proc.wait(timeout=20)

@@ -1,0 +1,76 @@
+"""``workbench app``: serve the Streamlit dashboard over a runs folder.
+
+The dashboard's source (``app/streamlit_app.py``) lives next to the package in the repository, not
+inside it, so this command needs a source checkout (``pip install -e .``). The runs root reaches the app
+through the ``WORKBENCH_RUNS_DIR`` environment variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import workbench
+from workbench.errors import ConfigError
+
+__all__ = ["RUNS_ENV", "find_app", "streamlit_command", "register"]
+
+RUNS_ENV = "WORKBENCH_RUNS_DIR"
+log = logging.getLogger(__name__)
+
+
+def find_app(repo: Path | None = None) -> Path:
+    """``<repository>/app/streamlit_app.py``; :class:`ConfigError` when the source tree is not there."""
+    repo = Path(workbench.__file__).resolve().parents[1] if repo is None else Path(repo)
+    entry = repo / "app" / "streamlit_app.py"
+    if not entry.is_file():
+        raise ConfigError(f"the dashboard source {entry} is missing: `workbench app` needs the repository "
+                          "checkout (install it with `pip install -e .` from the repository root)")
+    return entry
+
+
+def streamlit_command(entry: Path, *, host: str, port: int, headless: bool = True) -> list[str]:
+    """The ``python -m streamlit run`` command line serving ``entry`` on ``host:port``."""
+    return [sys.executable, "-m", "streamlit", "run", str(entry),
+            "--server.address", host, "--server.port", str(port),
+            "--server.headless", "true" if headless else "false",
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be in 1..65535, got {args.port}")
+    runs = Path(args.runs).expanduser().resolve()
+    if runs.exists() and not runs.is_dir():
+        raise ConfigError(f"--runs {runs} is a file; expected the folder holding run directories")
+    if not runs.exists():
+        log.warning("runs folder %s does not exist yet; the dashboard will list runs once it does", runs)
+    if importlib.util.find_spec("streamlit") is None:
+        raise ConfigError("streamlit is not installed; install the app extra: pip install -e '.[app]'")
+    entry = find_app()
+    command = streamlit_command(entry, host=args.host, port=args.port, headless=not args.browser)
+    log.info("dashboard on http://%s:%d (runs: %s); Ctrl-C stops it", args.host, args.port, runs)
+    env = {**os.environ, RUNS_ENV: str(runs)}
+    return subprocess.call(command, env=env, cwd=entry.parent.parent)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "app", help="serve the Streamlit dashboard over a runs folder",
+        description="Serve the dashboard (runs, R@K vs the paper, transport cost, alignments, rematches, "
+                    "sweeps, label track) over the run directories under --runs. It only reads that "
+                    "folder and never imports torch.",
+        epilog="example: workbench app --runs runs --port 8501",
+    )
+    parser.add_argument("--runs", default=os.environ.get(RUNS_ENV, "runs"), metavar="DIR",
+                        help="folder holding run directories (default: $WORKBENCH_RUNS_DIR or ./runs)")
+    parser.add_argument("--port", type=int, default=8501, metavar="N", help="port to serve on (default 8501)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes it)")
+    parser.add_argument("--browser", action="store_true", help="open a browser tab when the server starts")
+    parser.set_defaults(func=_run)
