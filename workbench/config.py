@@ -18,6 +18,7 @@ __all__ = [
     "DataConfig",
     "ModelConfig",
     "OptimConfig",
+    "VanillaConfig",
     "L2RMConfig",
     "NCRConfig",
     "DECLConfig",
@@ -81,6 +82,15 @@ class OptimConfig(Section):
     grad_clip: float = bounded(2.0, ge=0.0, doc="0 disables clipping")
     margin: float = bounded(0.2, ge=0.0)
     eval_every: int = bounded(1, ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class VanillaConfig(Section):
+    """Plain training with the hardest-negative triplet loss (the paper's SAF / SGR / SGRAF rows)."""
+
+    warmup_loss: str = choice("triplet_sum", "triplet_sum", "triplet", "infonce",
+                              doc="loss of the optional warm-up epochs (hardest negatives from scratch can collapse)")
+    reduction: str = choice("sum", "sum", "mean")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +196,7 @@ class TrainConfig(Section):
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    vanilla: VanillaConfig = dataclasses.field(default_factory=VanillaConfig)
     l2rm: L2RMConfig = dataclasses.field(default_factory=L2RMConfig)
     ncr: NCRConfig = dataclasses.field(default_factory=NCRConfig)
     decl: DECLConfig = dataclasses.field(default_factory=DECLConfig)

@@ -294,6 +294,8 @@ class RunSummary:
     lam: float | None = None
     batch_size: int | None = None
     seed: int | None = None
+    noise: str | None = None  # label track: symmetric | asymmetric
+    noise_rate: float | None = None  # label track: fraction of noisy labels
     best_rsum: float | None = None
     test_rsum: float | None = None
     best_epoch: int | None = None
@@ -398,7 +400,7 @@ def _effective_status(info: Mapping[str, Any], run_json: Path) -> tuple[str, str
     return "running", None
 
 
-def _summarise(run_dir: Path, info: Mapping[str, Any], metrics: list[dict[str, Any]],
+def _summarise(run_dir: Path, run_id: str, info: Mapping[str, Any], metrics: list[dict[str, Any]],
                results: Mapping[str, Any] | None) -> RunSummary:
     status, error = _effective_status(info, run_dir / RUN_FILE)
     val = [m.get("val", {}).get("rsum") for m in metrics if isinstance(m.get("val"), dict)]
@@ -415,11 +417,12 @@ def _summarise(run_dir: Path, info: Mapping[str, Any], metrics: list[dict[str, A
     known = set(RunSummary.__dataclass_fields__)
     extra = {k: v for k, v in info.get("summary_extra", {}).items() if k not in known}
     return RunSummary(
-        run_id=run_dir.name, path=run_dir, status=status, error=error,
+        run_id=run_id, path=run_dir, status=status, error=error,
         track=str(info.get("track", "retrieval")), preset=info.get("preset"),
         dataset=info.get("dataset"), method=info.get("method"), backbone=info.get("backbone"),
         mrate=info.get("mrate"), rho=info.get("rho"), lam=info.get("lam"),
-        batch_size=info.get("batch_size"), seed=info.get("seed"), best_rsum=best, test_rsum=test_rsum,
+        batch_size=info.get("batch_size"), seed=info.get("seed"), noise=info.get("noise"),
+        noise_rate=info.get("noise_rate"), best_rsum=best, test_rsum=test_rsum,
         best_epoch=best_epoch, epochs_done=len(metrics), created=info.get("created"),
         updated=info.get("updated"), extra=extra,
     )
@@ -431,7 +434,7 @@ def read_run(root: Path, run_id: str) -> RunRecord:
     info = _read_json(run_dir / RUN_FILE)
     metrics = read_metrics(run_dir)
     results = read_results(run_dir)
-    return RunRecord(summary=_summarise(run_dir, info, metrics, results), info=info,
+    return RunRecord(summary=_summarise(run_dir, run_id, info, metrics, results), info=info,
                      metrics=metrics, results=results)
 
 
@@ -462,20 +465,11 @@ def list_runs(root: Path) -> list[RunSummary]:
     for run_dir in _candidate_dirs(root):
         rel = run_dir.relative_to(Path(root)).as_posix()
         try:
-            record = read_run(root, rel)
-            out.append(_with_id(record.summary, rel))
+            out.append(read_run(root, rel).summary)
         except RunDirError as exc:
             out.append(RunSummary(run_id=rel, path=run_dir, status="damaged", error=str(exc)))
     out.sort(key=lambda s: (s.created or "", s.run_id), reverse=True)
     return out
-
-
-def _with_id(summary: RunSummary, run_id: str) -> RunSummary:
-    if summary.run_id == run_id:
-        return summary
-    from dataclasses import replace
-
-    return replace(summary, run_id=run_id)
 
 
 # -------------------------------------------------------------------------------------------- artefacts

@@ -1,0 +1,136 @@
+"""``workbench train``, ``workbench eval`` and ``workbench presets``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from workbench.errors import ConfigError, RunDirError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train one preset (prints the run directory)",
+                           description="Train a preset, optionally overriding settings with --set key=value. "
+                           "Prints the run directory. Composite '-sgraf' presets train their SAF and SGR "
+                           "members and evaluate them together. Use torchrun --nproc_per_node N -m workbench "
+                           "train ... for several processes.")
+    train.add_argument("--preset", help="preset name (see `workbench presets`)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a setting, e.g. --set mrate=0.6 --set model.embed_size=256")
+    train.add_argument("--run-root", default="runs", help="directory for new runs (default: runs)")
+    train.add_argument("--run-dir", help="exact run directory to create")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
+
+    ev = sub.add_parser("eval", help="print a run's results JSON, or evaluate runs together",
+                        description="With one finished run: print its results.json. With --split/--mode or "
+                        "several runs: evaluate the best checkpoints (several runs = test-time ensemble, "
+                        "e.g. a SAF and an SGR run = SGRAF) and print the metrics as JSON.")
+    ev.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    ev.add_argument("--split", choices=("test", "val"), help="re-evaluate on this split")
+    ev.add_argument("--mode", choices=("exhaustive", "shortlist"), help="pairwise heads: all pairs or shortlist")
+    ev.add_argument("--shortlist-k", type=int, default=50)
+    ev.add_argument("--out-dir", help="ensemble: where to write its run directory")
+    ev.add_argument("--run-root", default="runs", help="ensemble: directory for its run (default: runs)")
+    ev.set_defaults(func=_eval)
+
+    pr = sub.add_parser("presets", help="list the named presets",
+                        description="List presets: the paper's rows (f30k/coco/cc152k x method x backbone x "
+                        "MRate) and the CPU/tiny versions on the synthetic set.")
+    pr.add_argument("--group", choices=("paper", "cpu", "tiny"))
+    pr.add_argument("--method")
+    pr.add_argument("--dataset")
+    pr.add_argument("--json", action="store_true", help="one JSON object per line with the overrides")
+    pr.set_defaults(func=_presets)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from workbench.callbacks import TqdmProgress
+    from workbench.config import TrainConfig
+    from workbench.ensemble import evaluate_ensemble
+    from workbench.presets import get_preset
+    from workbench.train import run
+
+    callbacks = [] if args.no_progress else [TqdmProgress()]
+    if args.resume:
+        result = run(TrainConfig(), run_dir=args.resume, resume=True, callbacks=callbacks)
+        if result.run_dir is not None:
+            print(result.run_dir)
+        return 0
+    if not args.preset:
+        raise ConfigError("--preset is required (or --resume RUN_DIR); `workbench presets` lists them")
+    preset = get_preset(args.preset)
+    if preset.members:
+        member_dirs = []
+        for name in preset.members:
+            cfg = get_preset(name).config().override(args.overrides)
+            result = run(cfg, run_root=args.run_root, preset=name, callbacks=callbacks)
+            print(f"{name}: {result.run_dir}", file=sys.stderr)
+            member_dirs.append(result.run_dir)
+        out = evaluate_ensemble(member_dirs, run_root=args.run_root, preset=preset.name, out_dir=args.run_dir)
+        print(out["run_dir"])
+        return 0
+    cfg = preset.config().override(args.overrides)
+    result = run(cfg, run_root=args.run_root, run_dir=args.run_dir, preset=preset.name, callbacks=callbacks)
+    if result.run_dir is not None:  # only the main process of a distributed run writes (and prints) it
+        print(result.run_dir)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    if len(args.run_dirs) > 1:
+        from workbench.ensemble import evaluate_ensemble
+
+        out = evaluate_ensemble(args.run_dirs, out_dir=args.out_dir, run_root=args.run_root)
+        print(json.dumps(out, indent=2))
+        return 0
+    run_dir = Path(args.run_dirs[0])
+    if args.split is None and args.mode is None:
+        path = run_dir / "results.json"
+        if not path.exists():
+            raise RunDirError(f"{path}: missing (is the run finished? see {run_dir / 'run.json'})")
+        print(path.read_text(encoding="utf-8").strip())
+        return 0
+    import dataclasses
+
+    import torch
+
+    from workbench.data.dataset import load_retrieval_data
+    from workbench.ensemble import _run_config, load_run_models
+    from workbench.scoring import evaluate_split
+
+    cfg = _run_config(run_dir)
+    data = load_retrieval_data(cfg.data)
+    models = load_run_models(run_dir, data, torch.device("cpu"))
+    split = data.val if args.split == "val" else data.test
+    mode = args.mode or cfg.eval.mode
+    metrics = evaluate_split(models, split, torch.device("cpu"), mode=mode, shortlist_k=args.shortlist_k,
+                             image_chunk=cfg.eval.image_chunk, caption_chunk=cfg.eval.caption_chunk)
+    print(json.dumps({k: dataclasses.asdict(v) for k, v in metrics.items()}, indent=2))
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from workbench.presets import PRESETS
+
+    rows = [p for p in PRESETS.values()
+            if (args.group is None or p.group == args.group)
+            and (args.method is None or p.overrides.get("method") == args.method
+                 or (p.members and f"-{args.method}-" in p.name))
+            and (args.dataset is None or p.name.startswith(args.dataset + "-")
+                 or p.overrides.get("dataset") == args.dataset)]
+    rows.sort(key=lambda p: p.name)
+    if args.json:
+        for p in rows:
+            print(json.dumps({"name": p.name, "group": p.group, "table": p.table, "members": list(p.members),
+                              "description": p.description, "overrides": dict(p.overrides)}))
+        return 0
+    width = max((len(p.name) for p in rows), default=10)
+    for p in rows:
+        table = f"[Table {p.table}] " if p.table else ""
+        print(f"{p.name:<{width}}  {table}{p.description}")
+    print(f"{len(rows)} presets", file=sys.stderr)
+    return 0

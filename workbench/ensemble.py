@@ -1,0 +1,90 @@
+"""Test-time ensembles of separately trained runs (the paper's "-SGRAF" rows: SAF + SGR averaged).
+
+:func:`load_run_models` rebuilds a finished run's best models from its directory (config from ``run.json``,
+weights from ``checkpoints/best.pt``, loaded with ``weights_only=True``); :func:`evaluate_ensemble` averages
+the scores of several runs' models on the test split and writes the result as a run directory of its own
+(method of the members, backbone ``sgraf``), so tables and the dashboard treat it like any other run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.config import TrainConfig
+from workbench.data.dataset import RetrievalData, load_retrieval_data
+from workbench.errors import RunDirError
+from workbench.models import RetrievalModel, build_model
+from workbench.runs import RUN_FILE, RunWriter, describe_environment, new_run_id
+from workbench.scoring import evaluate_split
+
+__all__ = ["load_run_models", "evaluate_ensemble"]
+
+
+def _run_config(run_dir: Path) -> TrainConfig:
+    try:
+        info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{run_dir / RUN_FILE}: unreadable ({exc})") from None
+    if info.get("status") != "done":
+        raise RunDirError(f"{run_dir}: run status is {info.get('status')!r}, not 'done'")
+    return TrainConfig.from_dict(info["config"])
+
+
+def load_run_models(run_dir: str | Path, data: RetrievalData, device: torch.device) -> list[RetrievalModel]:
+    """The best-on-validation models of a finished run (two for the two-network methods)."""
+    run_dir = Path(run_dir)
+    cfg = _run_config(run_dir)
+    path = run_dir / "checkpoints" / "best.pt"
+    if not path.exists():
+        raise RunDirError(f"{path}: missing")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    models = []
+    for sd in state["models"]:
+        model = build_model(cfg.model, vocab_size=len(data.vocab), img_dim=data.img_dim,
+                            n_regions=data.n_regions)
+        model.load_state_dict(sd)
+        models.append(model.to(device).eval())
+    return models
+
+
+def evaluate_ensemble(run_dirs: Sequence[str | Path], *, out_dir: str | Path | None = None,
+                      run_root: str | Path = "runs", device: str = "cpu", preset: str | None = None) -> dict[str, Any]:
+    """Average the members' scores on their (shared) test split; write and return the results."""
+    if len(run_dirs) < 2:
+        raise RunDirError("an ensemble needs at least two runs")
+    configs = [_run_config(Path(d)) for d in run_dirs]
+    data_cfgs = {json.dumps(dataclasses.asdict(c.data), sort_keys=True) for c in configs}
+    if len(data_cfgs) != 1:
+        raise RunDirError("ensemble members were trained on different data settings: "
+                          + ", ".join(str(d) for d in run_dirs))
+    cfg = configs[0]
+    dev = torch.device(device)
+    data = load_retrieval_data(cfg.data)
+    models = [m for d in run_dirs for m in load_run_models(d, data, dev)]
+    coco = cfg.data.dataset == "coco" and data.test.n_images == 5000 and cfg.eval.coco_5fold
+    metrics = evaluate_split(models, data.test, dev, mode=cfg.eval.mode, shortlist_k=cfg.eval.shortlist_k,
+                             image_chunk=cfg.eval.image_chunk, caption_chunk=cfg.eval.caption_chunk, coco=coco)
+    results: dict[str, Any] = {"test": metrics["all"].as_dict(), "members": [str(d) for d in run_dirs]}
+    if "5fold" in metrics:
+        results["test_5fold"], results["test_5k"] = metrics["5fold"].as_dict(), metrics["5k"].as_dict()
+    backbones = "+".join(c.model.backbone for c in configs)
+    target = Path(out_dir) if out_dir else Path(run_root) / new_run_id(cfg.method, "sgraf", cfg.data.dataset,
+                                                                       f"m{cfg.data.mrate:g}", f"s{cfg.seed}")
+    summary = {"track": "retrieval", "dataset": cfg.data.dataset if cfg.data.dataset != "synthetic"
+               else f"synthetic-{cfg.data.size}", "method": cfg.method,
+               "backbone": "sgraf" if backbones in ("saf+sgr", "sgr+saf") else backbones,
+               "mrate": cfg.data.mrate, "rho": cfg.l2rm.rho if cfg.method == "l2rm" else None,
+               "lam": cfg.l2rm.lam if cfg.method == "l2rm" else None, "batch_size": cfg.optim.batch_size,
+               "seed": cfg.seed, "members": [str(d) for d in run_dirs]}
+    writer = RunWriter.create(target, config=cfg.to_dict(), summary=summary, preset=preset,
+                              versions={**describe_environment(), "torch": torch.__version__})
+    writer.write_results(results)
+    writer.finish("done")
+    results["run_dir"] = str(target)
+    return results

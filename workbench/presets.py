@@ -1,0 +1,140 @@
+"""Named presets: every row of the paper's tables, and CPU versions of them on the synthetic set.
+
+A preset is a base configuration plus overrides. Names:
+
+* ``{dataset}-{method}-{backbone}-{mrate}`` — the paper's settings for Flickr30K / MS-COCO (``f30k``,
+  ``coco``; MRate 0, 0.2, 0.4, 0.6, 0.8) and ``{dataset}-{method}-{backbone}`` for CC152K (real mismatch).
+  ``backbone`` is ``saf`` or ``sgr``; ``sgraf`` names a *composite* preset: the two member presets (SAF and
+  SGR) trained separately and averaged at test time, as in the paper's "-SGRAF" rows.
+* ``cpu-{method}-{backbone}`` — the same method scaled down for the ``synthetic`` set on a laptop CPU
+  (``synthetic small``: 3000 images, VSE embed 128, 10 epochs). Their settings say what was scaled.
+* ``tiny-{method}-{backbone}`` — ``synthetic tiny``, a couple of epochs: tests and smoke runs.
+
+Paper settings (L2RM Appendix D.1, Table 5 and ``shared/specs``): Adam 2e-4, batch 128, margin 0.2,
+tau 0.05, cost lr 2e-6, rho 0.1, lambda 0.01 / 0.07 / 0.07 (F30K / COCO / CC152K); epochs warm-up + main
+5 + 35, 10 + 20, 10 + 40 with the lr decayed x0.1 after 15 / 10 / 20 main epochs; word 300, embed 1024,
+sim 256. Baselines use their own papers' schedules (:data:`PAPER_SCHEDULES`). The mismatch index of
+F30K / COCO is the papers' own file (``noise_file="paper"``: fetch it with ``workbench data fetch
+f30k-noise``); CC152K uses its real mismatches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.config import METHODS, TrainConfig
+from workbench.errors import ConfigError
+
+__all__ = ["Preset", "PRESETS", "PAPER_SCHEDULES", "get_preset", "preset_names", "PAPER_MRATES"]
+
+PAPER_MRATES = (0.0, 0.2, 0.4, 0.6, 0.8)
+PAPER_DATASETS = ("f30k", "coco", "cc152k")
+
+#: (method, dataset) -> overrides of the schedule and method-specific settings, from each method's paper/code.
+PAPER_SCHEDULES: dict[tuple[str, str], dict[str, Any]] = {
+    ("l2rm", "f30k"): {"warmup_epochs": 5, "epochs": 35, "lr_update": 15, "l2rm.lam": 0.01},
+    ("l2rm", "coco"): {"warmup_epochs": 10, "epochs": 20, "lr_update": 10, "l2rm.lam": 0.07},
+    ("l2rm", "cc152k"): {"warmup_epochs": 10, "epochs": 40, "lr_update": 20, "l2rm.lam": 0.07},
+    # SGRAF's own schedules (the paper's "SAF"/"SGR" rows): hardest negatives from scratch, no warm-up
+    ("vanilla", "f30k"): {"warmup_epochs": 0, "epochs": 40, "lr_update": 30},
+    ("vanilla", "coco"): {"warmup_epochs": 0, "epochs": 20, "lr_update": 10},
+    ("vanilla", "cc152k"): {"warmup_epochs": 0, "epochs": 40, "lr_update": 30},
+}
+
+_PAPER_MODEL = {"word_dim": 300, "embed_size": 1024, "sim_dim": 256, "sgr_step": 3, "smooth": 9.0}
+_DATASET = {
+    "f30k": {"dataset": "f30k", "val_split": "dev", "test_split": "test"},
+    "coco": {"dataset": "coco", "val_split": "dev", "test_split": "testall", "coco_5fold": True},
+    "cc152k": {"dataset": "cc152k", "val_split": "dev", "test_split": "test"},
+}
+
+#: CPU settings on the synthetic set (measured on 2 cores: see shared/guides/synthetic_calibration.md).
+_CPU = {"dataset": "synthetic", "size": "small", "word_dim": 64, "embed_size": 128, "sim_dim": 64,
+        "batch_size": 128, "lr": 1e-3, "warmup_epochs": 2, "epochs": 8, "lr_update": 6, "val_images": 300,
+        "device": "cpu", "l2rm.lam": 0.07}
+_TINY = {**_CPU, "size": "tiny", "warmup_epochs": 1, "epochs": 2, "lr_update": 2, "val_images": 100,
+         "sim_dim": 32, "embed_size": 64, "word_dim": 32}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named configuration; ``members`` makes it composite (trained separately, averaged at test)."""
+
+    name: str
+    description: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    group: str = "paper"  # paper | cpu | tiny
+    table: str | None = None  # the paper's table this row reproduces
+    members: tuple[str, ...] = ()
+
+    def config(self, extra: Mapping[str, Any] | None = None) -> TrainConfig:
+        if self.members:
+            raise ConfigError(f"preset {self.name!r} is composite ({' + '.join(self.members)}): "
+                              "train each member, then evaluate them together")
+        cfg = TrainConfig().override(dict(self.overrides))
+        return cfg.override(dict(extra)) if extra else cfg
+
+
+def _method_label(method: str, backbone: str) -> str:
+    if method == "vanilla":
+        return backbone.upper()
+    return f"{method.upper() if method != 'bicro' else 'BiCro'}-{backbone.upper()}"
+
+
+def _paper_presets() -> dict[str, Preset]:
+    out: dict[str, Preset] = {}
+    for (method, dataset), schedule in PAPER_SCHEDULES.items():
+        rates = (None,) if dataset == "cc152k" else PAPER_MRATES
+        for mrate in rates:
+            suffix = "" if mrate is None else f"-{mrate:g}"
+            for backbone in ("saf", "sgr"):
+                name = f"{dataset}-{method}-{backbone}{suffix}"
+                overrides = {"method": method, "backbone": backbone, **_PAPER_MODEL, **_DATASET[dataset],
+                             **schedule}
+                if mrate:
+                    overrides.update(mrate=mrate, noise_protocol="image", noise_file="paper")
+                table = "2" if dataset == "cc152k" else ("7" if mrate == 0 else "1/6")
+                out[name] = Preset(name, f"{_method_label(method, backbone)} on {dataset}"
+                                   + (f" at MRate {mrate:g}" if mrate is not None else " (real mismatches)"),
+                                   overrides, "paper", table)
+            name = f"{dataset}-{method}-sgraf{suffix}"
+            members = (f"{dataset}-{method}-saf{suffix}", f"{dataset}-{method}-sgr{suffix}")
+            out[name] = Preset(name, f"{_method_label(method, 'sgraf')} on {dataset}: SAF + SGR averaged at test",
+                               {}, "paper", out[members[0]].table, members)
+    return out
+
+
+def _cpu_presets() -> dict[str, Preset]:
+    out: dict[str, Preset] = {}
+    for method in METHODS:
+        for backbone in ("vse", "saf", "sgr"):
+            base = {"method": method, "backbone": backbone}
+            slow = {} if backbone == "vse" else {"epochs": 6, "size": "tiny", "val_images": 100}
+            out[f"cpu-{method}-{backbone}"] = Preset(
+                f"cpu-{method}-{backbone}",
+                f"{_method_label(method, backbone)} on synthetic {'small' if backbone == 'vse' else 'tiny'} "
+                "(CPU scale: embed 128, 10 epochs, lr 1e-3)", {**_CPU, **base, **slow}, "cpu")
+            out[f"tiny-{method}-{backbone}"] = Preset(
+                f"tiny-{method}-{backbone}", f"{_method_label(method, backbone)} on synthetic tiny (smoke test)",
+                {**_TINY, **base}, "tiny")
+    return out
+
+
+PRESETS: dict[str, Preset] = {**_paper_presets(), **_cpu_presets()}
+
+
+def preset_names(group: str | None = None) -> list[str]:
+    return sorted(n for n, p in PRESETS.items() if group is None or p.group == group)
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, PRESETS, n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else "; `workbench presets` lists them"
+        raise ConfigError(f"unknown preset {name!r}{hint}") from None

@@ -1,0 +1,273 @@
+"""``run(cfg) -> RunResult``: the one entry point that trains, validates, checkpoints and tests.
+
+Used by the command line (``workbench train``), the notebooks and the tests. One call:
+
+1. resolves the device, seeds, joins the process group when launched by ``torchrun``;
+2. loads the data (:func:`workbench.data.dataset.load_retrieval_data`) and builds the method;
+3. runs ``warmup_epochs + epochs`` epochs; the learning rate decays x0.1 every ``lr_update`` epochs after the
+   warm-up; after each epoch it validates (rSum on the first ``val_images`` validation images), keeps the
+   best checkpoint, writes ``last.pt`` (everything needed to resume) and appends the epoch's record to
+   ``metrics.jsonl``;
+4. tests the best-on-validation models and writes ``results.json``.
+
+Determinism: the data order and every random draw of epoch ``e`` come from ``(seed, e)``; the global torch
+generator (dropout) is re-seeded from ``(seed, e)`` at each epoch start. Resuming from ``last.pt`` at an epoch
+boundary therefore replays the remaining epochs exactly (``tests/test_resume.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from workbench import distributed
+from workbench.callbacks import Callback, CallbackList
+from workbench.config import TrainConfig
+from workbench.data.dataset import RetrievalData, load_retrieval_data
+from workbench.data.noise import save_noise_index
+from workbench.errors import ConfigError, RunDirError
+from workbench.methods import build_method
+from workbench.methods.base import EpochContext, EpochStats, Method
+from workbench.runs import RunWriter, describe_environment, new_run_id, read_metrics
+from workbench.scoring import evaluate_split
+
+__all__ = ["RunResult", "run", "resolve_device", "run_summary", "evaluate_method"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`run` returns (the same facts are in the run directory)."""
+
+    run_dir: Path | None
+    results: dict[str, Any]
+    metrics: list[dict[str, Any]]
+
+    @property
+    def test(self) -> dict[str, float]:
+        return self.results["test"]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def run_summary(cfg: TrainConfig) -> dict[str, Any]:
+    """The run.json fields the dashboard lists."""
+    is_l2rm = cfg.method == "l2rm"
+    return {
+        "track": "retrieval",
+        "dataset": cfg.data.dataset if cfg.data.dataset != "synthetic" else f"synthetic-{cfg.data.size}",
+        "method": cfg.method,
+        "backbone": cfg.model.backbone,
+        "mrate": cfg.data.mrate,
+        "rho": cfg.l2rm.rho if is_l2rm else None,
+        "lam": cfg.l2rm.lam if is_l2rm else None,
+        "batch_size": cfg.optim.batch_size,
+        "seed": cfg.seed,
+    }
+
+
+def _versions() -> dict[str, str]:
+    return {**describe_environment(), "torch": torch.__version__}
+
+
+def _lr_scale(cfg: TrainConfig, epoch: int) -> float:
+    main = epoch - cfg.optim.warmup_epochs
+    return 1.0 if main < 0 else 0.1 ** (main // cfg.optim.lr_update)
+
+
+def _seed_epoch(seed: int, epoch: int) -> None:
+    torch.manual_seed(int(np.random.SeedSequence([seed, epoch, 99]).generate_state(1)[0]))
+
+
+@torch.no_grad()
+def evaluate_method(method: Method, data: RetrievalData, split: str, cfg: TrainConfig,
+                    device: torch.device) -> dict[str, Any]:
+    """Metrics (as dicts) of the method's evaluation models on ``split`` ("val" or "test")."""
+    target = data.val if split == "val" else data.test
+    coco = split == "test" and cfg.data.dataset == "coco" and target.n_images == 5000 and cfg.eval.coco_5fold
+    out = evaluate_split(method.eval_models(), target, device, mode=cfg.eval.mode,
+                         shortlist_k=cfg.eval.shortlist_k, image_chunk=cfg.eval.image_chunk,
+                         caption_chunk=cfg.eval.caption_chunk, coco=coco)
+    for model in method.models:
+        model.train()
+    return {key: metrics.as_dict() for key, metrics in out.items()}
+
+
+def _checkpoint_state(method: Method, epoch: int, best: dict[str, Any], cfg: TrainConfig) -> dict[str, Any]:
+    return {
+        "version": CHECKPOINT_VERSION,
+        "epoch": epoch,  # last completed epoch
+        "method": method.state_dict(),
+        "best": best,
+        "torch_rng": torch.get_rng_state(),
+        "config": cfg.to_dict(),
+    }
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise RunDirError(f"{path}: no checkpoint to resume from")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise RunDirError(f"{path}: checkpoint version {state.get('version')} != {CHECKPOINT_VERSION}")
+    return state
+
+
+def _save(state: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path | None = None,
+        preset: str | None = None, callbacks: Sequence[Callback] = (), resume: bool = False,
+        write: bool = True) -> RunResult:
+    """Train and test one configuration; see the module docstring.
+
+    Args:
+        cfg: the configuration.
+        run_root: directory under which a new run directory is created (ignored if ``run_dir`` is given).
+        run_dir: the run directory to write (or to resume, with ``resume=True``).
+        preset: the preset name the config came from (recorded in run.json).
+        callbacks: progress / logging hooks (:class:`workbench.callbacks.Callback`).
+        resume: continue ``run_dir`` from its ``checkpoints/last.pt``.
+        write: write a run directory (False: metrics are only returned; used by quick experiments).
+    """
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    info = distributed.init_distributed(device)
+    hooks = CallbackList(callbacks if info.is_main else ())
+    if resume and run_dir is None:
+        raise ConfigError("resume=True needs the run directory to continue")
+    start_epoch, best = 0, {"rsum": -np.inf, "epoch": None, "val": None}
+    writer: RunWriter | None = None
+    ckpt_state: dict[str, Any] | None = None
+    if resume:
+        run_dir = Path(run_dir)  # type: ignore[arg-type]
+        ckpt_state = _load_checkpoint(run_dir / "checkpoints" / "last.pt")
+        cfg = TrainConfig.from_dict(ckpt_state["config"])
+        start_epoch, best = ckpt_state["epoch"] + 1, ckpt_state["best"]
+    elif write and info.is_main:
+        run_dir = Path(run_dir) if run_dir else Path(run_root) / new_run_id(
+            cfg.method, cfg.model.backbone, run_summary(cfg)["dataset"], f"m{cfg.data.mrate:g}", f"s{cfg.seed}")
+    if not info.is_main:  # let the main process generate or verify the data first
+        distributed.barrier()
+    data = load_retrieval_data(cfg.data)
+    if info.is_main:
+        distributed.barrier()
+    method = build_method(cfg, data, device)
+    if write and info.is_main:
+        assert run_dir is not None
+        if resume:
+            writer = RunWriter.reopen(Path(run_dir))
+            writer.truncate_metrics(start_epoch)
+        else:
+            writer = RunWriter.create(Path(run_dir), config=cfg.to_dict(), summary=run_summary(cfg),
+                                      preset=preset, versions=_versions())
+            if data.noise is not None:
+                save_noise_index(data.noise, writer.artifact("noise_index.npy"))
+    if ckpt_state is not None:
+        method.load_state_dict(ckpt_state["method"])
+    try:
+        result = _train(cfg, data, method, device, writer, hooks, start_epoch, best)
+    except BaseException as exc:
+        if writer is not None:
+            writer.finish("failed", exc)
+        raise
+    if writer is not None:
+        writer.finish("done")
+    hooks.on_run_end(result)
+    return result
+
+
+def _train(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.device,
+           writer: RunWriter | None, hooks: CallbackList, start_epoch: int, best: dict[str, Any]) -> RunResult:
+    total_epochs = cfg.optim.warmup_epochs + cfg.optim.epochs
+    t_run = time.perf_counter()
+    hooks.on_run_start({"epochs": total_epochs, "run_dir": writer.dir if writer else None})
+    for epoch in range(start_epoch, total_epochs):
+        _seed_epoch(cfg.seed, epoch)
+        phase = "warmup" if epoch < cfg.optim.warmup_epochs else "train"
+        ctx = EpochContext(epoch=epoch, phase=phase, main_epoch=epoch - cfg.optim.warmup_epochs,
+                           lr_scale=_lr_scale(cfg, epoch), data=data, device=device,
+                           on_step=hooks.step_hook(epoch), artifacts=writer)
+        hooks.on_epoch_start(epoch, total_epochs, phase)
+        t0 = time.perf_counter()
+        stats: EpochStats = method.train_epoch(ctx)
+        t_train = time.perf_counter() - t0
+        record: dict[str, Any] = {"epoch": epoch, "phase": phase, "lr": cfg.optim.lr * ctx.lr_scale,
+                                  "losses": stats.losses, "steps": stats.steps, "split": stats.split,
+                                  "rematch": stats.rematch, **stats.extra}
+        last = epoch == total_epochs - 1
+        if (epoch + 1) % cfg.optim.eval_every == 0 or last:
+            t1 = time.perf_counter()
+            val = evaluate_method(method, data, "val", cfg, device)["all"]
+            record["val"] = {k: val[k] for k in ("i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "rsum")}
+            t_eval = time.perf_counter() - t1
+            if val["rsum"] > best["rsum"]:
+                best = {"rsum": val["rsum"], "epoch": epoch, "val": record["val"]}
+                if writer is not None:
+                    _save({"version": CHECKPOINT_VERSION, "epoch": epoch, "config": cfg.to_dict(),
+                           "models": [m.state_dict() for m in method.eval_models()]},
+                          writer.checkpoint("best.pt"))
+        else:
+            t_eval = 0.0
+        record["time_s"] = {"train": t_train, "eval": t_eval, "total": time.perf_counter() - t0}
+        if writer is not None:
+            writer.log_epoch(record)
+            if (epoch + 1) % cfg.log.checkpoint_every == 0 or last:
+                _save(_checkpoint_state(method, epoch, best, cfg), writer.checkpoint("last.pt"))
+        log.info(_summary_line(record))
+        hooks.on_epoch_end(record)
+    results = _test(cfg, data, method, device, writer, best)
+    results["wall_time_s"] = time.perf_counter() - t_run
+    if writer is not None:
+        writer.write_results(results)
+        writer.update(timings={"total": results["wall_time_s"]}, best_rsum=best["rsum"])
+    metrics = read_metrics(writer.dir) if writer is not None else []
+    return RunResult(writer.dir if writer else None, results, metrics)
+
+
+def _test(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.device,
+          writer: RunWriter | None, best: dict[str, Any]) -> dict[str, Any]:
+    """Test the best-on-validation models (the last ones if no checkpoint was written)."""
+    if writer is not None and (writer.checkpoint("best.pt")).exists():
+        state = torch.load(writer.checkpoint("best.pt"), map_location="cpu", weights_only=True)
+        for model, sd in zip(method.eval_models(), state["models"]):
+            model.load_state_dict(sd)
+    metrics = evaluate_method(method, data, "test", cfg, device)
+    results: dict[str, Any] = {"test": metrics["all"], "best_epoch": best["epoch"],
+                               "best_val_rsum": best["rsum"], "val_at_best": best["val"],
+                               "last_epoch": cfg.optim.warmup_epochs + cfg.optim.epochs - 1}
+    if "5fold" in metrics:
+        results["test_5fold"], results["test_5k"] = metrics["5fold"], metrics["5k"]
+    return results
+
+
+def _summary_line(record: dict[str, Any]) -> str:
+    parts = [f"epoch {record['epoch']} ({record['phase']})"]
+    parts += [f"{k}={v:.4g}" for k, v in record["losses"].items()]
+    if record.get("split"):
+        s = record["split"]
+        parts.append(f"clean={s['clean_fraction']:.2f}" + (f" auc={s['auc']:.3f}" if "auc" in s else ""))
+    if record.get("val"):
+        parts.append(f"val_rsum={record['val']['rsum']:.1f}")
+    parts.append(f"{record['time_s']['total']:.1f}s")
+    return " ".join(parts)
