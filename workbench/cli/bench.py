@@ -1,0 +1,98 @@
+"""``workbench bench``: performance benchmarks, one subcommand each (``ot``; more join the group).
+
+Each subcommand prints one JSON line with ``--json`` (for scripts and CI) or a short table otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` command group; each benchmark registers its own subcommand below."""
+    parser = subparsers.add_parser(
+        "bench",
+        help="run performance benchmarks",
+        description="Performance benchmarks. Timings are medians after warm-up, measured side by side in "
+        "one process: compare ratios, not absolute times, on a shared machine.",
+    )
+    group = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    _register_ot(group)
+
+
+def _emit(figures: dict[str, Any], as_json: bool, keys: list[str]) -> None:
+    if as_json:
+        print(json.dumps(figures))
+        return
+    width = max(map(len, keys))
+    for key in keys:
+        value = figures[key]
+        print(f"{key:<{width}}  {value:.4g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+
+
+def _register_ot(group: argparse._SubParsersAction) -> None:
+    parser = group.add_parser(
+        "ot",
+        help="partial-OT solvers vs POT on L2RM's rematching problem",
+        description="Time workbench.ot.partial_ot (dummy-point, single and batched; Bregman, batched) against "
+        "POT's sinkhorn_log on the same extended problem, POT's entropic_partial_wasserstein and a plain numpy "
+        "log-domain loop, on the L2RM problem (n x n cost max(1 - S, 0), rho = 0.1, diagonal mask), all run "
+        "to the same marginal error. Needs POT: pip install 'workbench[oracle]'. POT's partial solver uses numpy's "
+        "BLAS: run with OPENBLAS_NUM_THREADS=1 for a single-threaded comparison (benchmarks/bench_ot.py does).",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
+    parser.add_argument("--n", type=int, default=128, help="problem size n (default 128, the paper's batch)")
+    parser.add_argument(
+        "--batch", type=int, default=16, help="problems solved at once in the batched runs (default 16)"
+    )
+    parser.add_argument(
+        "--eps",
+        type=float,
+        nargs="+",
+        default=[0.07, 0.01],
+        help="entropic regularisations to run (default 0.07 0.01); the worse is reported on top",
+    )
+    parser.add_argument(
+        "--tol", type=float, default=1e-6, help="marginal error every solver runs to (default 1e-6)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed repeats per solver; the median is reported (default 5)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads during the run (default 1)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random similarity matrices (default 0)"
+    )
+    parser.set_defaults(func=_run_ot)
+
+
+def _run_ot(args: argparse.Namespace) -> int:
+    from workbench.bench.ot import run_ot_benchmark  # imported here: the CLI starts without torch work
+
+    figures = run_ot_benchmark(
+        n=args.n,
+        batch=args.batch,
+        eps_values=tuple(args.eps),
+        tol=args.tol,
+        repeats=args.repeats,
+        threads=args.threads,
+        seed=args.seed,
+    )
+    keys = [
+        "ours_single_ms",
+        "ours_batched_ms_per_problem",
+        "pot_ms",
+        "bregman_batched_ms_per_problem",
+        "pot_partial_ms",
+        "numpy_log_ms",
+        "max_marginal_error",
+        "eps",
+        "threads",
+    ]
+    _emit(figures, args.json, keys)
+    return 0
