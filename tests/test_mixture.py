@@ -80,3 +80,11 @@ def test_split_quality_counts() -> None:
     assert q["recall"] == pytest.approx(2 / 3)
     assert q["n_clean"] == 3 and q["n_noisy"] == 2
     assert q["auc"] == pytest.approx(5 / 6)
+
+
+def test_mode_count_of_fitted_densities(rng: np.random.Generator) -> None:
+    two = np.clip(np.concatenate([rng.beta(2, 12, 3000), rng.beta(12, 2, 3000)]), 1e-3, 1 - 1e-3)
+    one = np.clip(rng.beta(2, 6, 6000), 1e-3, 1 - 1e-3)
+    assert fit_beta_mixture(two).n_modes() == 2
+    assert fit_beta_mixture(one).n_modes() == 1
+    assert fit_gaussian_mixture(np.concatenate([rng.normal(0, 1, 2000), rng.normal(8, 1, 2000)])).n_modes() == 2

@@ -120,16 +120,19 @@ class L2RMConfig(Section):
     ot_tol: float = bounded(1e-6, gt=0.0)
     ot_max_iter: int = bounded(1000, ge=1)
     split_threshold: float = bounded(0.5, gt=0.0, lt=1.0)
-    split_guard: bool = True  # call everything clean when the mixture's components are not separated
+    split_guard: bool = False  # keep everything clean while the mixture density has one mode (not in the paper)
 
 
 @dataclasses.dataclass(frozen=True)
 class NCRConfig(Section):
     """NCR (Huang et al. 2021): co-teaching, GMM split, co-rectified soft margins."""
 
-    p_threshold: float = bounded(0.5, gt=0.0, lt=1.0)
-    soft_margin: str = choice("exponential", "exponential", "linear", "sin")
-    warmup_loss: str = choice("mean_hinge", "mean_hinge", "triplet")
+    p_threshold: float = bounded(0.5, gt=0.0, lt=1.0,
+                                 doc="a pair is labeled (clean) when its GMM posterior exceeds this")
+    soft_margin: str = choice("exponential", "exponential", "linear", "sin",
+                              doc="margin alpha*s(y): (10^y-1)/9, y, or sin(pi*y-pi/2)/2+1/2")
+    warmup_loss: str = choice("mean_hinge", "mean_hinge", "triplet",
+                              doc="warm-up on all pairs: summed per-pair mean hinge, or hardest negatives")
     margin_broadcast: str = choice("per_sample", "per_sample", "code",
                                    doc="per_sample (paper) or the official code's broadcasting quirk")
 
@@ -138,30 +141,42 @@ class NCRConfig(Section):
 class DECLConfig(Section):
     """DECL (Qin et al. 2022): evidential learning + robust dynamic hinge."""
 
-    tau: float = bounded(0.1, gt=0.0)
-    lambda1: float = bounded(0.8, ge=0.0)
-    lambda2: float = bounded(0.1, ge=0.0)
-    eta: float = bounded(0.025, ge=0.0)
-    mu: int = bounded(5, ge=1)
+    tau: float = bounded(0.1, gt=0.0, doc="evidence exp(tanh(z)/tau)")
+    lambda1: float = bounded(0.8, ge=0.0, doc="weight of the robust dynamic hinge (summed over clean pairs)")
+    lambda2: float = bounded(0.1, ge=0.0, doc="weight of the Dirichlet KL term (constant)")
+    eta: float = bounded(0.025, ge=0.0,
+                         doc="K = max(floor(B - eta*step), mu) negatives; step counts all iterations")
+    mu: int = bounded(5, ge=1, doc="the fewest negatives K anneals to")
 
 
 @dataclasses.dataclass(frozen=True)
 class BiCroConfig(Section):
     """BiCro (Yang et al. 2023): co-teaching, beta-mixture split, anchor-based soft labels."""
 
-    warmup_rate: float = bounded(0.3, gt=0.0, le=1.0)
-    p_threshold: float = bounded(0.5, gt=0.0, lt=1.0)
-    label_threshold: float = bounded(0.5, ge=0.0, lt=1.0)
-    margin_broadcast: str = choice("per_sample", "per_sample", "code")
+    warmup_rate: float = bounded(0.3, gt=0.0, le=1.0,
+                                 doc="warm up on this fraction of smallest-loss pairs per batch")
+    p_threshold: float = bounded(0.5, gt=0.0, lt=1.0,
+                                 doc="a pair is labeled (clean) when its BMM posterior exceeds this")
+    label_threshold: float = bounded(0.5, ge=0.0, lt=1.0,
+                                     doc="soft labels at or below this become 0 (noise_soft)")
+    margin_broadcast: str = choice("per_sample", "per_sample", "code",
+                                   doc="per_sample (paper) or the code's column broadcast of the margins")
+    label_scatter: str = choice("aligned", "aligned", "code",
+                                doc="aligned (paper) or the code's scatter_ (labels land in batch order)")
+    mixture: str = choice("workbench", "workbench", "code",
+                          doc="fit_beta_mixture, or the code's BetaMixture1D (fixed start, 10 EM steps)")
 
 
 @dataclasses.dataclass(frozen=True)
 class RCLConfig(Section):
     """RCL (Hu et al. 2023): complementary contrastive learning."""
 
-    tau: float = bounded(0.05, gt=0.0)
-    h: str = choice("log", "log", "tan", "abs", "exp", "gce", "infonce", "max_margin")
-    gce_q: float = bounded(0.2, gt=0.0, le=1.0)
+    tau: float = bounded(0.05, gt=0.0, doc="softmax temperature of the in-batch probabilities")
+    h: str = choice("log", "log", "tan", "abs", "exp", "gce", "infonce", "max_margin",
+                    doc="h(p) of each non-matching probability (infonce, max_margin: non-robust references)")
+    gce_q: float = bounded(0.2, gt=0.0, le=1.0, doc="q of h='gce' (the code passes --margin)")
+    neg_ratio: float = bounded(0.0, ge=0.0, lt=1.0,
+                               doc="use int(ratio*B) random negatives per row (0 = all B-1)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -56,6 +56,16 @@ class MixtureFit:
         mu, var = self.means, self.variances
         return float(abs(mu[1] - mu[0]) / np.sqrt(max((var[0] + var[1]) / 2, 1e-12)))
 
+    def n_modes(self, grid: int = 999) -> int:
+        """Number of local maxima of the mixture density (on a grid over the data's range)."""
+        lo, hi = (0.001, 0.999) if self.family == "beta" else (
+            float(self.means.min() - 4 * np.sqrt(self.variances.max())),
+            float(self.means.max() + 4 * np.sqrt(self.variances.max())))
+        x = np.linspace(lo, hi, grid)
+        dens = special.logsumexp(self.log_component_densities(x), axis=1)
+        peaks = (dens[1:-1] > dens[:-2]) & (dens[1:-1] > dens[2:])
+        return int(peaks.sum()) + int(dens[0] > dens[1]) + int(dens[-1] > dens[-2])
+
     def log_component_densities(self, x: np.ndarray) -> np.ndarray:
         """``log w_k + log p_k(x)`` ``[N, 2]``."""
         x = np.asarray(x, dtype=np.float64)[:, None]

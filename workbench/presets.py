@@ -52,7 +52,7 @@ _DATASET = {
 
 #: CPU settings on the synthetic set (measured on 2 cores: see shared/guides/synthetic_calibration.md).
 _CPU = {"dataset": "synthetic", "size": "small", "word_dim": 64, "embed_size": 128, "sim_dim": 64,
-        "batch_size": 128, "lr": 1e-3, "warmup_epochs": 2, "epochs": 8, "lr_update": 6, "val_images": 300,
+        "batch_size": 128, "lr": 1e-3, "warmup_epochs": 4, "epochs": 6, "lr_update": 4, "val_images": 300,
         "device": "cpu", "l2rm.lam": 0.07}
 _TINY = {**_CPU, "size": "tiny", "warmup_epochs": 1, "epochs": 2, "lr_update": 2, "val_images": 100,
          "sim_dim": 32, "embed_size": 64, "word_dim": 32}
