@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     group = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     _register_ot(group)
+    _register_step(group)
 
 
 def _emit(figures: dict[str, Any], as_json: bool, keys: list[str]) -> None:
@@ -95,4 +96,30 @@ def _run_ot(args: argparse.Namespace) -> int:
         "threads",
     ]
     _emit(figures, args.json, keys)
+    return 0
+
+
+def _register_step(group: argparse._SubParsersAction) -> None:
+    parser = group.add_parser(
+        "step",
+        help="one training step of the batched SAF/SGR head vs a per-caption loop, at paper sizes",
+        description="Time forward + backward of the pairwise similarity head (36 x 2048 regions, embed 1024, "
+        "sim 256, ~12-word captions) computed for all pairs at once against the reference code's per-caption "
+        "loop, same parameters and inputs (outputs checked equal first); also bf16 autocast. One JSON line "
+        "per batch size.",
+    )
+    parser.add_argument("--json", action="store_true", help="JSON lines (the default output is also JSON)")
+    parser.add_argument("--batch", type=int, nargs="+", default=[32, 128], help="batch sizes (default 32 128)")
+    parser.add_argument("--kind", choices=("sgr", "saf"), default="sgr")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per mode (median)")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast timing")
+    parser.set_defaults(func=_run_step)
+
+
+def _run_step(args: argparse.Namespace) -> int:
+    from workbench.bench.step import bench_step
+
+    for batch in args.batch:
+        row = bench_step(batch, kind=args.kind, repeats=args.repeats, bf16=not args.no_bf16)
+        print(json.dumps(row), flush=True)
     return 0

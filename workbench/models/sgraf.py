@@ -82,16 +82,25 @@ def scan_attention(regions: Tensor, words: Tensor, smooth: float) -> Tensor:
     Returns:
         ``[n, m, L, d]``: ``l2norm(sum_r softmax_r(smooth * a_rk) v_r)`` where ``a = l2norm_k(LeakyReLU(v_r . w_k))``.
     """
-    scores = torch.einsum("ird,jld->ijlr", regions, words)  # [n, m, L, R]
-    scores = F.leaky_relu(scores, 0.1)
-    scores = l2norm(scores, dim=2)  # across words (padded words are 0 and do not count)
-    attn = torch.softmax(scores * smooth, dim=3)
-    context = torch.einsum("ijlr,ird->ijld", attn, regions)
-    return l2norm(context, dim=-1)
+    n, n_regions, d = regions.shape
+    m, length, _ = words.shape
+    # Laid out so both products are plain (batched) matrix multiplications without copies.
+    scores = torch.matmul(regions, words.reshape(m * length, d).T)  # [n, R, m*L]
+    scores = F.leaky_relu(scores, 0.1).view(n, n_regions, m, length)
+    scores = l2norm(scores, dim=3)  # across words (padded words are 0 and do not count)
+    attn = torch.softmax(scores * smooth, dim=1)  # over regions
+    context = torch.bmm(attn.view(n, n_regions, m * length).transpose(1, 2), regions)  # [n, m*L, d]
+    return l2norm(context, dim=-1).view(n, m, length, d)
 
 
 class _GraphReasoning(nn.Module):
-    """One SGR step on nodes ``[P, N, s]`` with padded nodes masked as keys."""
+    """One SGR step on nodes ``[P, N, s]`` with padded nodes masked as keys.
+
+    ``N <- ReLU(W_r softmax((W_q N + b_q)(W_k N + b_k)^T) N)``. The edge logits are computed as
+    ``(N M + u) N^T`` with ``M = W_q^T W_k`` and ``u = W_k^T b_q``: the two dropped terms depend only on the
+    query row and cancel in the row softmax, so this is the same function (and gradient) with one
+    ``[P N, s] x [s, s]`` product instead of two.
+    """
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -100,7 +109,10 @@ class _GraphReasoning(nn.Module):
         self.update = xavier_linear_(nn.Linear(dim, dim))
 
     def forward(self, nodes: Tensor, key_mask: Tensor) -> Tensor:
-        edges = self.query(nodes) @ self.key(nodes).transpose(1, 2)  # [P, N, N], no 1/sqrt(d) (as SGRAF)
+        bilinear = self.query.weight.T @ self.key.weight  # [s, s]
+        shift = self.key.weight.T @ self.query.bias  # [s]
+        edges = torch.addmm(shift, nodes.reshape(-1, nodes.shape[-1]), bilinear).view_as(nodes)
+        edges = edges @ nodes.transpose(1, 2)  # [P, N, N], no 1/sqrt(d) (as SGRAF)
         edges = torch.softmax(edges.masked_fill(~key_mask[:, None, :], float("-inf")), dim=-1)
         return F.relu(self.update(edges @ nodes))
 
