@@ -172,6 +172,7 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
     data = load_retrieval_data(cfg.data)
     if info.is_main:
         distributed.barrier()
+    torch.manual_seed(cfg.seed)  # model initialisation
     method = build_method(cfg, data, device)
     if write and info.is_main:
         assert run_dir is not None
