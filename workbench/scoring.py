@@ -25,7 +25,7 @@ from workbench.data.dataset import EvalSplit
 from workbench.evaluate import RetrievalMetrics, coco_5fold, coco_5k, metrics_from_ranks, recall_from_similarity
 from workbench.models import Captions, RetrievalModel
 
-__all__ = ["EncodedSplit", "encode_split", "similarity_fn", "evaluate_split", "shortlist_ranks"]
+__all__ = ["EncodedSplit", "encode_split", "similarity_fn", "pair_fn", "evaluate_split", "shortlist_ranks"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,41 +85,65 @@ def _global_scores(encoded: Sequence[EncodedSplit]) -> Tensor:
     return total / len(encoded)
 
 
+def pair_fn(encoded: Sequence[EncodedSplit], chunk: int = 4096) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``pair_fn(image_idx [P], caption_idx [P]) -> scores [P]`` of aligned pairs, averaged over models."""
+
+    @torch.no_grad()
+    def score(image_idx: np.ndarray, caption_idx: np.ndarray) -> np.ndarray:
+        out = np.empty(len(image_idx), dtype=np.float32)
+        for s in range(0, len(image_idx), chunk):
+            img = torch.as_tensor(image_idx[s:s + chunk], dtype=torch.long)
+            cap = torch.as_tensor(caption_idx[s:s + chunk], dtype=torch.long)
+            total = None
+            for enc in encoded:
+                dev = enc.regions.device
+                v = enc.model.aligned_scores(enc.regions[img.to(dev)], enc.captions.select(cap.to(dev)))
+                total = v if total is None else total + v
+            assert total is not None
+            out[s:s + chunk] = (total / len(encoded)).float().cpu().numpy()
+        return out
+
+    return score
+
+
+def _rerank(fine: np.ndarray, is_gt: np.ndarray, coarse: Tensor, gt_mask_rows: Callable[[int], np.ndarray]) -> np.ndarray:
+    """Ranks from re-scored shortlists ``fine [Q, k]`` whose ground-truth entries are ``is_gt [Q, k]``."""
+    k = fine.shape[1]
+    out = np.empty(fine.shape[0], dtype=np.int64)
+    for q in range(fine.shape[0]):
+        if is_gt[q].any():  # rank among the shortlist, ties against the query
+            out[q] = int(np.sum(fine[q, ~is_gt[q]] >= fine[q, is_gt[q]].max()))
+        else:  # a miss: beyond the shortlist, ordered by the coarse score
+            best = coarse[q, torch.as_tensor(gt_mask_rows(q))].max()
+            out[q] = k + int((coarse[q] > best).sum())
+    return out
+
+
 @torch.no_grad()
 def shortlist_ranks(encoded: Sequence[EncodedSplit], captions_per_image: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """0-based i2t and t2i ranks when only each query's top-``k`` global candidates are re-scored.
 
-    A ground truth outside the shortlist gets rank ``k`` plus its global-score rank (always >= k, so it
-    never counts for R@K with K <= k). Ties within the shortlist count against the query.
+    Candidates come from the mean-pooled cosine; the head scores only those ``k`` pairs per query (batched
+    as aligned pairs). A ground truth outside the shortlist gets rank ``k`` plus the number of items above
+    it in the coarse ranking (always >= k, so it never counts for R@K with K <= k).
     """
     coarse = _global_scores(encoded)  # [N, M]
     n_img, n_cap = coarse.shape
-    k_i2t, k_t2i = min(k, n_cap), min(k, n_img)
-    sim = similarity_fn(encoded)
-    gt_image = torch.arange(n_cap) // captions_per_image
-    # image -> text: re-rank each image's k nearest captions
-    i2t = np.empty(n_img, dtype=np.int64)
-    cand = coarse.topk(k_i2t, dim=1).indices  # [N, k]
-    for i in range(n_img):
-        cols = cand[i].numpy()
-        fine = sim(np.array([i]), cols)[0]
-        is_gt = gt_image[cols].numpy() == i
-        if is_gt.any():
-            best = fine[is_gt].max()
-            i2t[i] = int(np.sum(fine[~is_gt] >= best))
-        else:
-            i2t[i] = k_i2t + int((coarse[i] > coarse[i, gt_image == i].max()).sum())
+    score = pair_fn(encoded)
+    gt_image = np.arange(n_cap) // captions_per_image
+    # image -> text
+    k_c = min(k, n_cap)
+    cand = coarse.topk(k_c, dim=1).indices.numpy()  # [N, k]
+    fine = score(np.repeat(np.arange(n_img), k_c), cand.reshape(-1)).reshape(n_img, k_c)
+    is_gt = gt_image[cand] == np.arange(n_img)[:, None]
+    own = lambda i: np.arange(i * captions_per_image, (i + 1) * captions_per_image)  # noqa: E731
+    i2t = _rerank(fine, is_gt, coarse, own)
     # text -> image
-    t2i = np.empty(n_cap, dtype=np.int64)
-    cand_t = coarse.T.topk(k_t2i, dim=1).indices  # [M, k]
-    for c in range(n_cap):
-        rows = cand_t[c].numpy()
-        fine = sim(rows, np.array([c]))[:, 0]
-        is_gt = rows == int(gt_image[c])
-        if is_gt.any():
-            t2i[c] = int(np.sum(fine[~is_gt] >= fine[is_gt][0]))
-        else:
-            t2i[c] = k_t2i + int((coarse[:, c] > coarse[gt_image[c], c]).sum())
+    k_i = min(k, n_img)
+    cand_t = coarse.T.topk(k_i, dim=1).indices.numpy()  # [M, k]
+    fine_t = score(cand_t.reshape(-1), np.repeat(np.arange(n_cap), k_i)).reshape(n_cap, k_i)
+    is_gt_t = cand_t == gt_image[:, None]
+    t2i = _rerank(fine_t, is_gt_t, coarse.T, lambda c: np.array([gt_image[c]]))
     return i2t, t2i
 
 
@@ -141,10 +165,11 @@ def evaluate_split(models: Sequence[RetrievalModel], split: EvalSplit, device: t
         raise ValueError(f"evaluation mode must be 'exhaustive' or 'shortlist', got {mode!r}")
     sim = similarity_fn(encoded)
     if coco:
+        pairs = pair_fn(encoded)
         folds = coco_5fold(sim, n_images=n_img, captions_per_image=k, image_chunk=image_chunk,
-                           caption_chunk=caption_chunk)
+                           caption_chunk=caption_chunk, pair_fn=pairs)
         full = coco_5k(sim, n_images=n_img, captions_per_image=k, image_chunk=image_chunk,
-                       caption_chunk=caption_chunk)
+                       caption_chunk=caption_chunk, pair_fn=pairs)
         return {"all": full, "5fold": folds.mean, "5k": full}
     return {"all": recall_from_similarity(sim, n_img, n_cap, k, image_chunk=image_chunk,
-                                          caption_chunk=caption_chunk)}
+                                          caption_chunk=caption_chunk, pair_fn=pair_fn(encoded))}

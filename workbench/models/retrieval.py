@@ -74,6 +74,13 @@ class RetrievalModel(nn.Module):
         """Similarity ``[n, m]`` used for ranking and by every loss."""
         return self.activate(self.logits(regions, captions))
 
+    def aligned_scores(self, regions: Tensor, captions: Captions) -> Tensor:
+        """Scores ``[P]`` of aligned pairs (image p with caption p), e.g. to re-rank a shortlist."""
+        if self.head is None:
+            img, txt = mean_pool(regions, captions)
+            return (img * txt).sum(dim=-1)
+        return torch.sigmoid(self.head.forward_pairs(regions, captions))
+
     def global_embeddings(self, regions: Tensor, captions: Captions) -> tuple[Tensor, Tensor]:
         return mean_pool(regions, captions)
 

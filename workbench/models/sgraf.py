@@ -177,18 +177,59 @@ class SGRAFHead(nn.Module):
             start += size
         return chunks
 
+    def forward_pairs(self, regions: Tensor, captions: Captions) -> Tensor:
+        """Logits ``[P]`` of aligned pairs: image ``p`` of ``regions [P, R, d]`` with caption ``p``.
+
+        For re-ranking shortlists in evaluation (eval mode only: SAF's per-caption BatchNorm statistics
+        are not defined for single pairs).
+        """
+        if self.training:
+            raise ValueError("forward_pairs is for evaluation; call .eval() first")
+        if regions.shape[0] != len(captions):
+            raise ValueError(f"{regions.shape[0]} images but {len(captions)} captions")
+        img_glob = self.v_global(regions)
+        out = regions.new_empty(regions.shape[0])
+        step = max(1, self._budget() // max(int(captions.lengths.max()) * self.dim, 1))
+        for start in range(0, regions.shape[0], step):
+            sl = slice(start, start + step)
+            nodes, mask = self._aligned_nodes(regions[sl], img_glob[sl], captions.select(sl))
+            out[sl] = self._reduce(nodes, mask)[:, 0]
+        return out
+
     def _pair_logits(self, regions: Tensor, img_glob: Tensor, captions: Captions) -> Tensor:
+        nodes, mask = self._nodes(regions, img_glob, captions)
+        return self._reduce(nodes, mask)
+
+    def _nodes(self, regions: Tensor, img_glob: Tensor, captions: Captions) -> tuple[Tensor, Tensor]:
+        """Similarity nodes ``[n, m, L+1, s]`` of all pairs and their mask ``[1, m, L+1]``."""
         words, mask = captions.words, captions.mask  # [m, L, d], [m, L]
         txt_glob = self.t_global(captions)  # [m, d]
         context = scan_attention(regions, words, self.smooth)  # [n, m, L, d]
         local = l2norm(self.local_w((context - words[None]).pow(2)), dim=-1)  # [n, m, L, s]
         glob = l2norm(self.global_w((img_glob[:, None] - txt_glob[None]).pow(2)), dim=-1)  # [n, m, s]
-        nodes = torch.cat([glob[:, :, None], local], dim=2)  # [n, m, L+1, s]
+        nodes = torch.cat([glob[:, :, None], local], dim=2)
         node_mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)  # [m, L+1]
+        return nodes, node_mask[None]
+
+    def _aligned_nodes(self, regions: Tensor, img_glob: Tensor, captions: Captions) -> tuple[Tensor, Tensor]:
+        """Nodes ``[P, 1, L+1, s]`` of aligned pairs and their mask ``[P, 1, L+1]``."""
+        words, mask = captions.words, captions.mask  # [P, L, d], [P, L]
+        txt_glob = self.t_global(captions)
+        scores = F.leaky_relu(torch.bmm(regions, words.transpose(1, 2)), 0.1)  # [P, R, L]
+        attn = torch.softmax(l2norm(scores, dim=2) * self.smooth, dim=1)  # over regions
+        context = l2norm(torch.bmm(attn.transpose(1, 2), regions), dim=-1)  # [P, L, d]
+        local = l2norm(self.local_w((context - words).pow(2)), dim=-1)
+        glob = l2norm(self.global_w((img_glob - txt_glob).pow(2)), dim=-1)
+        nodes = torch.cat([glob[:, None], local], dim=1)[:, None]
+        node_mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)[:, None]
+        return nodes, node_mask
+
+    def _reduce(self, nodes: Tensor, node_mask: Tensor) -> Tensor:
+        """Logits ``[n, m]`` from nodes ``[n, m, N, s]`` and a node mask broadcastable to ``[n, m, N]``."""
         n, m, n_nodes, s = nodes.shape
         if self.kind == "sgr":
             flat = nodes.reshape(n * m, n_nodes, s)
-            key_mask = node_mask[None].expand(n, m, n_nodes).reshape(n * m, n_nodes)
+            key_mask = node_mask.expand(n, m, n_nodes).reshape(n * m, n_nodes)
             for step in self.graph:
                 flat = step(flat, key_mask)
             vec = flat[:, 0].reshape(n, m, s)
@@ -200,7 +241,7 @@ class SGRAFHead(nn.Module):
         """SAF: ``l2norm(sum_k beta_k N_k)``, ``beta = l1norm(sigmoid(BN(W_a N)))`` over valid nodes."""
         z = self.gate(nodes).squeeze(-1)  # [n, m, N]
         z = self._gate_norm(z, node_mask)
-        beta = torch.sigmoid(z) * node_mask[None]
+        beta = torch.sigmoid(z) * node_mask
         beta = beta / (beta.abs().sum(dim=-1, keepdim=True) + 1e-8)
         return l2norm((beta[..., None] * nodes).sum(dim=2), dim=-1)
 
@@ -209,7 +250,7 @@ class SGRAFHead(nn.Module):
         if not bn.training:
             scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
             return (z - bn.running_mean) * scale + bn.bias
-        valid = node_mask[None].to(z)  # [1, m, N]
+        valid = node_mask.to(z)  # [1, m, N]
         if self.saf_bn == "per_caption":  # statistics over (images, valid nodes) of each caption
             count = valid.sum(dim=(0, 2)) * z.shape[0]  # [m]
             mean = (z * valid).sum(dim=(0, 2)) / count
