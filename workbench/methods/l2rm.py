@@ -6,9 +6,11 @@ Each main epoch:
 
 1. **Split** (Sec. 4.1): the per-pair mean hinge over the training set (eval mode) is min-max normalised and
    clamped to ``[1e-3, 1 - 1e-3]``; a two-component beta mixture is fitted by EM and a pair is *matched*
-   (clean) when the posterior of the low-loss component exceeds 0.5. With ``split_guard`` the whole set is
-   kept clean when the two components are not separated (d' < 1, e.g. at MRate 0, where a forced split would
-   call many clean pairs noisy).
+   (clean) when the posterior of the low-loss component exceeds 0.5. The paper always splits (at MRate 0 it
+   only disables the mask). ``split_guard=True`` keeps the whole set clean while the fitted mixture density
+   is unimodal — a forced split of a one-mode loss distribution calls clean pairs noisy (measured on
+   ``synthetic small`` after 1-4 warm-up epochs: 14-46 % of pairs called noisy at MRate 0, one mode; at
+   MRate 0.6 the density becomes bimodal once the split's AUC reaches ~0.88).
 2. **Each step**, with a clean batch and a noisy batch (the noisy loader cycles):
 
    a. *cost update* (Eq. 6): ``k ~ U{1..reserve_ratio B}`` clean pairs are reserved among the rematching
@@ -58,12 +60,10 @@ from workbench.ot import (
     sinkhorn,
 )
 
-__all__ = ["L2RM", "SEPARATION_MIN"]
+__all__ = ["L2RM"]
 
 log = logging.getLogger(__name__)
 
-#: Below this d' between the two mixture components the split guard keeps every pair clean.
-SEPARATION_MIN = 1.0
 
 
 class L2RM(Method):
@@ -163,7 +163,7 @@ class L2RM(Method):
         fit = fit_beta_mixture(x)
         prob = clean_probability(fit, x)
         est = prob > self.cfg.l2rm.split_threshold
-        guarded = bool(self.cfg.l2rm.split_guard and fit.separation() < SEPARATION_MIN)
+        guarded = bool(self.cfg.l2rm.split_guard and fit.n_modes() < 2)
         if guarded:
             est = np.ones_like(est)
         self.clean_prob, self.est_clean = prob, est
