@@ -23,10 +23,10 @@ from workbench.models import RetrievalModel, build_model
 from workbench.runs import RUN_FILE, RunWriter, describe_environment, new_run_id
 from workbench.scoring import evaluate_split
 
-__all__ = ["load_run_models", "evaluate_ensemble"]
+__all__ = ["run_config", "load_run_models", "evaluate_ensemble"]
 
 
-def _run_config(run_dir: Path) -> TrainConfig:
+def run_config(run_dir: Path) -> TrainConfig:
     try:
         info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -39,7 +39,7 @@ def _run_config(run_dir: Path) -> TrainConfig:
 def load_run_models(run_dir: str | Path, data: RetrievalData, device: torch.device) -> list[RetrievalModel]:
     """The best-on-validation models of a finished run (two for the two-network methods)."""
     run_dir = Path(run_dir)
-    cfg = _run_config(run_dir)
+    cfg = run_config(run_dir)
     path = run_dir / "checkpoints" / "best.pt"
     if not path.exists():
         raise RunDirError(f"{path}: missing")
@@ -58,7 +58,7 @@ def evaluate_ensemble(run_dirs: Sequence[str | Path], *, out_dir: str | Path | N
     """Average the members' scores on their (shared) test split; write and return the results."""
     if len(run_dirs) < 2:
         raise RunDirError("an ensemble needs at least two runs")
-    configs = [_run_config(Path(d)) for d in run_dirs]
+    configs = [run_config(Path(d)) for d in run_dirs]
     data_cfgs = {json.dumps(dataclasses.asdict(c.data), sort_keys=True) for c in configs}
     if len(data_cfgs) != 1:
         raise RunDirError("ensemble members were trained on different data settings: "

@@ -99,10 +99,10 @@ def _eval(args: argparse.Namespace) -> int:
     import torch
 
     from workbench.data.dataset import load_retrieval_data
-    from workbench.ensemble import _run_config, load_run_models
+    from workbench.ensemble import run_config, load_run_models
     from workbench.scoring import evaluate_split
 
-    cfg = _run_config(run_dir)
+    cfg = run_config(run_dir)
     data = load_retrieval_data(cfg.data)
     models = load_run_models(run_dir, data, torch.device("cpu"))
     split = data.val if args.split == "val" else data.test

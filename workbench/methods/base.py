@@ -38,6 +38,7 @@ __all__ = [
     "batch_order",
     "cycle_batches",
     "epoch_rng",
+    "shared_pair_scores",
 ]
 
 StepHook = Callable[[int, int, dict[str, float]], None]
@@ -62,6 +63,32 @@ def cycle_batches(indices: np.ndarray, batch_size: int, rng: np.random.Generator
         raise ValueError(f"cannot draw batches of {batch_size} from {len(indices)} samples")
     while True:
         yield from batch_order(indices, batch_size, rng, drop_last=True)
+
+
+def shared_pair_scores(model: RetrievalModel, images: Tensor, tokens: Tensor, lengths: Tensor, *,
+                       logits: bool = False) -> Tensor:
+    """Scores ``[n_img, n_cap]`` of raw images and captions, shared over processes when distributed.
+
+    Each process encodes its slice of the images and of the captions; region embeddings (and for VSE the
+    pooled caption embeddings) are gathered with gradients; the pairwise heads score all images against the
+    local captions and the columns are gathered. Every process then holds the full matrix, and the gradients
+    that :func:`workbench.distributed.sync_gradients` averages equal those of one process (tested in
+    ``tests/train/test_ddp_gradients.py``). Single process: a plain forward.
+    """
+    info = distributed.current()
+    if not info.enabled:
+        out = model.logits(model.encode_images(images), model.encode_captions(tokens, lengths))
+        return out if logits else model.activate(out)
+    i0, i1 = distributed.shard_bounds(images.shape[0], info)
+    c0, c1 = distributed.shard_bounds(tokens.shape[0], info)
+    regions = distributed.gather_with_grad(model.encode_images(images[i0:i1]))
+    local = model.encode_captions(tokens[c0:c1], lengths[c0:c1])
+    if model.head is None:
+        img, txt = mean_pool(regions, local)
+        out = img @ distributed.gather_with_grad(txt).T
+    else:
+        out = distributed.gather_with_grad(model.logits(regions, local), dim=1)
+    return out if logits else model.activate(out)
 
 
 class LossMeter:
@@ -176,26 +203,8 @@ class Method(ABC):
 
     def pair_scores(self, model: RetrievalModel, images: Tensor, tokens: Tensor, lengths: Tensor, *,
                     logits: bool = False) -> Tensor:
-        """Scores ``[n_img, n_cap]`` of raw images and captions, shared over processes when distributed.
-
-        Each process encodes its slice of the images and of the captions; region embeddings (and for VSE
-        the pooled caption embeddings) are gathered with gradients; the pairwise heads score all images
-        against the local captions and the columns are gathered. Single process: a plain forward.
-        """
-        info = distributed.current()
-        if not info.enabled:
-            out = model.logits(model.encode_images(images), model.encode_captions(tokens, lengths))
-            return out if logits else model.activate(out)
-        i0, i1 = distributed.shard_bounds(images.shape[0], info)
-        c0, c1 = distributed.shard_bounds(tokens.shape[0], info)
-        regions = distributed.gather_with_grad(model.encode_images(images[i0:i1]))
-        local = model.encode_captions(tokens[c0:c1], lengths[c0:c1])
-        if model.head is None:
-            img, txt = mean_pool(regions, local)
-            out = img @ distributed.gather_with_grad(txt).T
-        else:
-            out = distributed.gather_with_grad(model.logits(regions, local), dim=1)
-        return out if logits else model.activate(out)
+        """Scores ``[n_img, n_cap]`` of raw images and captions (see :func:`shared_pair_scores`)."""
+        return shared_pair_scores(model, images, tokens, lengths, logits=logits)
 
     def batch_scores(self, model: RetrievalModel, batch: Batch, *, logits: bool = False) -> Tensor:
         """Scores ``[B, B]`` of a training batch (image i paired with caption i)."""
