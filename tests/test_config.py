@@ -67,3 +67,9 @@ def test_unknown_preset_suggests() -> None:
     with pytest.raises(ConfigError, match="did you mean"):
         get_preset("f30k-l2rm-sgr-0.66")
     assert "cpu-l2rm-vse" in preset_names("cpu")
+
+
+def test_decl_warmup_follows_the_mrate_of_its_scripts() -> None:
+    assert [get_preset(f"f30k-decl-sgr-{r:g}").config().optim.warmup_epochs for r in (0.2, 0.4, 0.6, 0.8)] == [5, 5, 2, 2]
+    assert [get_preset(f"coco-decl-saf-{r:g}").config().optim.warmup_epochs for r in (0.2, 0.4, 0.6, 0.8)] == [2, 2, 1, 1]
+    assert get_preset("cpu-decl-vse").config().decl.eta == 0.25  # CPU scale: anneal within ~4 epochs

@@ -19,6 +19,10 @@ __all__ = ["METHOD_CLASSES", "build_method", "method_class", "Method", "EpochCon
 METHOD_CLASSES: dict[str, str] = {
     "vanilla": "workbench.methods.vanilla:Vanilla",
     "l2rm": "workbench.methods.l2rm:L2RM",
+    "ncr": "workbench.methods.ncr:NCR",
+    "decl": "workbench.methods.decl:DECL",
+    "bicro": "workbench.methods.bicro:BiCro",
+    "rcl": "workbench.methods.rcl:RCL",
 }
 
 
