@@ -20,7 +20,7 @@
 
 # %% tags=["parameters"]
 preset: str = "cpu-l2rm-vse"  # preset name (`workbench presets`)
-overrides: list = []  # training overrides as "key=value" strings, e.g. "mrate=0.6"
+overrides: list = []  # training overrides, one key-value string each (mrate, seed, epochs, ...)
 run_dir: str = "runs/table1/example"  # the run directory (resumed or reused when present)
 preset_kind: str = "cpu"  # "cpu" (synthetic set) or "paper"
 labels: dict = {}  # the setting's labels: method, backbone, mrate, seed, dataset

@@ -48,6 +48,7 @@ __all__ = [
     "RunWriter",
     "RunSummary",
     "RunRecord",
+    "RunResult",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
@@ -308,6 +309,19 @@ class RunSummary:
         row = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("path", "extra")}
         row.update(self.extra)
         return row
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`workbench.train.run` returns (the same facts are in the run directory)."""
+
+    run_dir: Path | None
+    results: dict[str, Any]
+    metrics: list[dict[str, Any]]
+
+    @property
+    def test(self) -> dict[str, float]:
+        return self.results["test"]
 
 
 @dataclass(frozen=True)

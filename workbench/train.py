@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from workbench.data.noise import save_noise_index
 from workbench.errors import ConfigError, RunDirError
 from workbench.methods import build_method
 from workbench.methods.base import EpochContext, EpochStats, Method
-from workbench.runs import RunWriter, describe_environment, new_run_id, read_metrics
+from workbench.runs import RunResult, RunWriter, describe_environment, new_run_id, read_metrics
 from workbench.scoring import evaluate_split
 
 __all__ = ["RunResult", "run", "resolve_device", "run_summary", "evaluate_method"]
@@ -43,19 +42,6 @@ __all__ = ["RunResult", "run", "resolve_device", "run_summary", "evaluate_method
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What :func:`run` returns (the same facts are in the run directory)."""
-
-    run_dir: Path | None
-    results: dict[str, Any]
-    metrics: list[dict[str, Any]]
-
-    @property
-    def test(self) -> dict[str, float]:
-        return self.results["test"]
 
 
 def resolve_device(name: str) -> torch.device:

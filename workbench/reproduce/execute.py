@@ -94,22 +94,22 @@ def run_setting(preset: str, overrides: Sequence[str], run_dir: str | Path, *, c
 
     This is what the target notebooks call; it returns a :class:`workbench.train.RunResult`.
     """
-    from workbench.presets import get_preset
-    from workbench.runs import read_metrics
-    from workbench.train import RunResult, run
+    from workbench.runs import RunResult, read_metrics
 
     run_dir = Path(run_dir)
     info_path = run_dir / "run.json"
-    if info_path.exists():
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-        results = read_results(run_dir)
-        if info.get("status") == "done" and results is not None:
-            return RunResult(run_dir, results, read_metrics(run_dir))
-        if (run_dir / "checkpoints" / "last.pt").exists():
-            log.info("resuming %s", run_dir)
-            from workbench.config import TrainConfig
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+    results = read_results(run_dir) if info else None
+    if info.get("status") == "done" and results is not None:
+        return RunResult(run_dir, results, read_metrics(run_dir))  # reused: no torch import
+    from workbench.presets import get_preset
+    from workbench.train import run
 
-            return run(TrainConfig(), run_dir=run_dir, resume=True, callbacks=callbacks)
+    if info and (run_dir / "checkpoints" / "last.pt").exists():
+        log.info("resuming %s", run_dir)
+        from workbench.config import TrainConfig
+
+        return run(TrainConfig(), run_dir=run_dir, resume=True, callbacks=callbacks)
     cfg = get_preset(preset).config().override(list(overrides))
     return run(cfg, run_dir=run_dir, preset=preset, callbacks=callbacks)
 
