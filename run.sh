@@ -26,5 +26,5 @@ echo
 echo "Done in $(( $(date +%s) - start )) s. Produced:"
 echo "  $runs/table1/table.csv, table.md      the collected table (ours beside the paper)"
 echo "  $runs/table1/<setting>/               one run directory per setting (notebook.ipynb, metrics, artefacts)"
-echo "  $runs/fig6/table.csv, <setting>/notebook.ipynb   Figure 6's numbers and figure"
+echo "  $runs/fig6/table.csv, from-table1-l2rm-vse-m0-6-s0/  Figure 6's numbers, notebook and figures"
 echo "Browse the runs in the dashboard:  $wb app --runs $runs   (then open http://127.0.0.1:8501)"

@@ -73,3 +73,9 @@ def test_decl_warmup_follows_the_mrate_of_its_scripts() -> None:
     assert [get_preset(f"f30k-decl-sgr-{r:g}").config().optim.warmup_epochs for r in (0.2, 0.4, 0.6, 0.8)] == [5, 5, 2, 2]
     assert [get_preset(f"coco-decl-saf-{r:g}").config().optim.warmup_epochs for r in (0.2, 0.4, 0.6, 0.8)] == [2, 2, 1, 1]
     assert get_preset("cpu-decl-vse").config().decl.eta == 0.25  # CPU scale: anneal within ~4 epochs
+
+
+def test_backbone_specific_schedules() -> None:
+    saf = get_preset("f30k-vanilla-saf-0.2").config().optim
+    sgr = get_preset("f30k-vanilla-sgr-0.2").config().optim
+    assert (saf.epochs, saf.lr_update) == (30, 20) and (sgr.epochs, sgr.lr_update) == (40, 30)  # SGRAF README

@@ -32,7 +32,7 @@ def test_triplet_hardest_negative_by_hand() -> None:
     assert triplet_loss(S, 0.2, reduction="mean")["triplet_loss"].item() == pytest.approx(0.6 / 3)
 
 
-def test_triplet_sum_and_per_sample_hinge_by_hand() -> None:
+def test_triplet_all_and_per_sample_hinge_by_hand() -> None:
     # all violations: row1 0.1 ; row2 0.1 ; col1: (0.2+0.2-0.5=-0.1 ->0, 0.4) ; col2: 0.2+0.6-0.8=0, 0.2+0.4-0.8=-0.2
     assert triplet_all_loss(S, 0.2)["triplet_all_loss"].item() == pytest.approx(0.6)
     per = per_sample_hinge(S, 0.2)

@@ -88,8 +88,10 @@ class OptimConfig(Section):
 class VanillaConfig(Section):
     """Plain training with the hardest-negative triplet loss (the paper's SAF / SGR / SGRAF rows)."""
 
-    warmup_loss: str = choice("triplet_sum", "triplet_sum", "triplet", "infonce",
-                              doc="loss of the optional warm-up epochs (hardest negatives from scratch can collapse)")
+    warmup_loss: str = choice("triplet_all", "triplet_all", "triplet", "infonce",
+                              doc="loss of the optional warm-up epochs: hinge over all negatives, hardest negative, "
+                              "or InfoNCE (hardest negatives from scratch can collapse)")
+    tau: float = bounded(0.05, gt=0.0, doc="InfoNCE temperature of the warm-up")
     reduction: str = choice("sum", "sum", "mean")
 
 
@@ -97,7 +99,7 @@ class VanillaConfig(Section):
 class L2RMConfig(Section):
     """L2RM (paper Sec. 4, Algorithm 1, Appendix D.1); defaults follow the paper, code variants are options."""
 
-    warmup_loss: str = choice("infonce_rce", "infonce_rce", "infonce", "triplet", "triplet_sum")
+    warmup_loss: str = choice("infonce_rce", "infonce_rce", "infonce", "triplet", "triplet_all")
     tau: float = bounded(0.05, gt=0.0, doc="softmax temperature of InfoNCE/RCE and the rematch loss")
     rce_epsilon: float = bounded(1e-7, gt=0.0, lt=0.5, doc="one-hot labels bounded to [eps, 1-eps] (Eq. 5)")
     rho: float = bounded(0.1, ge=0.0, le=1.0, doc="partial transport mass")

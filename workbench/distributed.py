@@ -20,15 +20,16 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from workbench.errors import ConfigError
+
 __all__ = [
     "DistInfo",
     "init_distributed",
     "current",
     "gather_with_grad",
-    "all_gather",
     "sync_gradients",
+    "sync_buffers",
     "shard_bounds",
-    "broadcast_tensor",
     "barrier",
 ]
 
@@ -50,18 +51,25 @@ class DistInfo:
 _STATE = DistInfo()
 
 
-def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); else single process."""
+def init_distributed(device: torch.device) -> tuple[DistInfo, torch.device]:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); else single process.
+
+    Returns the process's rank information and its device: on CUDA each process takes the GPU of its
+    ``LOCAL_RANK`` (``cuda:<local rank>``); on CPU the device is unchanged.
+    """
     global _STATE
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         _STATE = DistInfo()
-        return _STATE
+        return _STATE, device
+    if device.type == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
     if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     _STATE = DistInfo(rank=dist.get_rank(), world=dist.get_world_size())
-    return _STATE
+    return _STATE, device
 
 
 def current() -> DistInfo:
@@ -72,7 +80,8 @@ def shard_bounds(n: int, info: DistInfo | None = None) -> tuple[int, int]:
     """``[lo, hi)`` of this rank's contiguous slice of ``n`` items (n divisible by the world size)."""
     info = info or _STATE
     if n % info.world:
-        raise ValueError(f"batch of {n} does not split evenly over {info.world} processes")
+        raise ConfigError(f"a batch of {n} does not split evenly over {info.world} processes; "
+                          "use a batch size (and l2rm.queue_length) divisible by the number of processes")
     size = n // info.world
     return info.rank * size, (info.rank + 1) * size
 
@@ -101,16 +110,6 @@ def gather_with_grad(tensor: Tensor, dim: int = 0) -> Tensor:
     return _GatherWithGrad.apply(tensor, dim)
 
 
-@torch.no_grad()
-def all_gather(tensor: Tensor, dim: int = 0) -> Tensor:
-    """Concatenate every rank's ``tensor`` along ``dim`` (no gradient); shapes must match across ranks."""
-    if not _STATE.enabled:
-        return tensor
-    parts = [torch.empty_like(tensor) for _ in range(_STATE.world)]
-    dist.all_gather(parts, tensor.contiguous())
-    return torch.cat(parts, dim=dim)
-
-
 def sync_gradients(parameters: list[torch.nn.Parameter]) -> None:
     """Average parameter gradients over ranks with one flat all-reduce."""
     if not _STATE.enabled:
@@ -131,14 +130,22 @@ def sync_gradients(parameters: list[torch.nn.Parameter]) -> None:
         offset += g.numel()
 
 
+def sync_buffers(module: torch.nn.Module) -> None:
+    """Average floating-point buffers (BatchNorm running statistics) over ranks.
+
+    SAF's gate BatchNorm sees only a process's own captions, so each process updates its running
+    statistics from a different half of the batch; the update is linear, so the average of the processes'
+    buffers equals the single-process update (for equal shares of captions).
+    """
+    if not _STATE.enabled:
+        return
+    for buf in module.buffers():
+        if buf.is_floating_point():
+            dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+            buf /= _STATE.world
+
+
 def barrier() -> None:
     """Wait for every process (no-op in a single process)."""
     if _STATE.enabled:
         dist.barrier()
-
-
-def broadcast_tensor(tensor: Tensor, src: int = 0) -> Tensor:
-    """Make every rank hold rank ``src``'s ``tensor`` (in place; returned for convenience)."""
-    if _STATE.enabled:
-        dist.broadcast(tensor, src=src)
-    return tensor

@@ -21,7 +21,7 @@ from workbench.data.dataset import RetrievalData, load_retrieval_data
 from workbench.errors import RunDirError
 from workbench.models import RetrievalModel, build_model
 from workbench.runs import RUN_FILE, RunWriter, describe_environment, new_run_id
-from workbench.scoring import evaluate_split
+from workbench.scoring import evaluate
 
 __all__ = ["run_config", "load_run_models", "evaluate_ensemble"]
 
@@ -67,9 +67,7 @@ def evaluate_ensemble(run_dirs: Sequence[str | Path], *, out_dir: str | Path | N
     dev = torch.device(device)
     data = load_retrieval_data(cfg.data)
     models = [m for d in run_dirs for m in load_run_models(d, data, dev)]
-    coco = cfg.data.dataset == "coco" and data.test.n_images == 5000 and cfg.eval.coco_5fold
-    metrics = evaluate_split(models, data.test, dev, mode=cfg.eval.mode, shortlist_k=cfg.eval.shortlist_k,
-                             image_chunk=cfg.eval.image_chunk, caption_chunk=cfg.eval.caption_chunk, coco=coco)
+    metrics = evaluate(models, data.test, "test", cfg, dev)
     results: dict[str, Any] = {"test": metrics["all"].as_dict(), "members": [str(d) for d in run_dirs]}
     if "5fold" in metrics:
         results["test_5fold"], results["test_5k"] = metrics["5fold"].as_dict(), metrics["5k"].as_dict()

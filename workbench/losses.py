@@ -29,12 +29,15 @@ __all__ = [
     "warmup_loss",
     "rematch_loss",
     "total_loss",
+    "check_square",
 ]
 
 
-def _check_square(scores: Tensor, name: str) -> None:
+def check_square(scores: Tensor, name: str) -> int:
+    """The batch size ``B`` of a ``[B, B]`` score matrix; ``ValueError`` naming ``name`` otherwise."""
     if scores.dim() != 2 or scores.shape[0] != scores.shape[1]:
         raise ValueError(f"{name} needs a square [B, B] score matrix, got {tuple(scores.shape)}")
+    return int(scores.shape[0])
 
 
 def _reduce(per_sample: Tensor, reduction: str) -> Tensor:
@@ -67,7 +70,7 @@ def _violations(scores: Tensor, margin: float | Tensor) -> tuple[Tensor, Tensor]
 
 def triplet_loss(scores: Tensor, margin: float | Tensor = 0.2, reduction: str = "sum") -> dict[str, Tensor]:
     """Hardest-negative triplet loss (Eq. 2): ``max_j [m + S_ij - S_ii]_+ + max_i [m + S_ij - S_jj]_+``."""
-    _check_square(scores, "triplet_loss")
+    check_square(scores, "triplet_loss")
     cost_caption, cost_image = _violations(scores, margin)
     per_sample = cost_caption.max(dim=1).values + cost_image.max(dim=0).values
     return {"triplet_loss": _reduce(per_sample, reduction)}
@@ -75,7 +78,7 @@ def triplet_loss(scores: Tensor, margin: float | Tensor = 0.2, reduction: str = 
 
 def triplet_all_loss(scores: Tensor, margin: float = 0.2, reduction: str = "sum") -> dict[str, Tensor]:
     """Sum of all hinge violations (VSE0); avoids the early collapse of hardest negatives from scratch."""
-    _check_square(scores, "triplet_all_loss")
+    check_square(scores, "triplet_all_loss")
     cost_caption, cost_image = _violations(scores, margin)
     per_sample = cost_caption.sum(dim=1) + cost_image.sum(dim=0)
     return {"triplet_all_loss": _reduce(per_sample, reduction)}
@@ -87,7 +90,7 @@ def per_sample_hinge(scores: Tensor, margin: float = 0.2) -> Tensor:
     The mean runs over all B entries (the zeroed diagonal included), as in the reference code; it depends
     on which pairs share the batch.
     """
-    _check_square(scores, "per_sample_hinge")
+    check_square(scores, "per_sample_hinge")
     cost_caption, cost_image = _violations(scores, margin)
     return cost_caption.mean(dim=1) + cost_image.mean(dim=0)
 
@@ -99,7 +102,7 @@ def _log_probs(scores: Tensor, tau: float) -> tuple[Tensor, Tensor]:
 
 def infonce_loss(scores: Tensor, tau: float = 0.05) -> dict[str, Tensor]:
     """Cross-modal InfoNCE (Eq. 3), averaged over the batch: ``0.5 * (CE_i2t + CE_t2i)``."""
-    _check_square(scores, "infonce_loss")
+    check_square(scores, "infonce_loss")
     log_i2t, log_t2i = _log_probs(scores, tau)
     ce = -(log_i2t.diagonal().mean() + log_t2i.diagonal().mean())
     return {"infonce_loss": 0.5 * ce}
@@ -112,7 +115,7 @@ def rce_loss(scores: Tensor, tau: float = 0.05, epsilon: float = 1e-7) -> dict[s
     halved over the two directions. (The reference code adds 1e-7 inside the log, which is the same to
     within 1e-7.)
     """
-    _check_square(scores, "rce_loss")
+    check_square(scores, "rce_loss")
     log_i2t, log_t2i = _log_probs(scores, tau)
     log_off, log_on = math.log(epsilon), math.log1p(-epsilon)
     total = scores.new_zeros(())
@@ -124,14 +127,14 @@ def rce_loss(scores: Tensor, tau: float = 0.05, epsilon: float = 1e-7) -> dict[s
 
 def warmup_loss(scores: Tensor, kind: str, *, tau: float = 0.05, margin: float = 0.2,
                 epsilon: float = 1e-7) -> dict[str, Tensor]:
-    """L2RM's warm-up loss (Table 4): ``infonce_rce`` (paper), ``infonce``, ``triplet`` or ``triplet_sum``."""
+    """L2RM's warm-up loss (Table 4): ``infonce_rce`` (paper), ``infonce``, ``triplet`` or ``triplet_all`` (all negatives)."""
     if kind == "infonce_rce":
         return {**infonce_loss(scores, tau), **rce_loss(scores, tau, epsilon)}
     if kind == "infonce":
         return infonce_loss(scores, tau)
     if kind == "triplet":
         return triplet_loss(scores, margin, reduction="sum")
-    if kind == "triplet_sum":
+    if kind == "triplet_all":
         return triplet_all_loss(scores, margin, reduction="sum")
     raise ValueError(f"unknown warm-up loss {kind!r}")
 

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor
 
-from workbench.losses import triplet_loss
+from workbench.losses import check_square, triplet_loss
 
 __all__ = [
     "SOFT_MARGINS",
@@ -37,12 +37,6 @@ __all__ = [
 
 SOFT_MARGINS = ("exponential", "linear", "sin")
 CCL_VARIANTS = ("log", "tan", "abs", "exp", "gce", "infonce", "max_margin")
-
-
-def _check_square(scores: Tensor, name: str) -> int:
-    if scores.dim() != 2 or scores.shape[0] != scores.shape[1]:
-        raise ValueError(f"{name} needs a square [B, B] matrix, got {tuple(scores.shape)}")
-    return int(scores.shape[0])
 
 
 # ---------------------------------------------------------------------------------------------- NCR / BiCro
@@ -111,7 +105,7 @@ def edl_loss(evidence_matrix: Tensor, clean: Tensor, lambda2: float = 0.1) -> di
             pair predicted mismatched is pushed towards zero).
         lambda2: weight of the KL regulariser (constant, no annealing, as in the official code).
     """
-    b = _check_square(evidence_matrix, "edl_loss")
+    b = check_square(evidence_matrix, "edl_loss")
     if clean.shape != (b,):
         raise ValueError(f"clean flags {tuple(clean.shape)} do not match the batch of {b}")
     targets = torch.diag(clean.to(evidence_matrix.dtype))
@@ -134,7 +128,7 @@ def rdh_loss(scores: Tensor, clean: Tensor, k: int, *, margin: float = 0.2,
     ``tanh(z)``. A batch shorter than ``K`` uses ``K = B - 1`` (as the official code does). The result is a
     sum over clean pairs, not a mean, and is 0 when no pair is clean.
     """
-    b = _check_square(scores, "rdh_loss")
+    b = check_square(scores, "rdh_loss")
     if clean.shape != (b,):
         raise ValueError(f"clean flags {tuple(clean.shape)} do not match the batch of {b}")
     if k < 1:
@@ -182,7 +176,7 @@ def ccl_loss(scores: Tensor, *, tau: float = 0.05, h: str = "log", q: float = 0.
         negatives: optional ``[B, B]`` 0/1 mask of the negatives used per row (RCL's ``--ratio``); default all
             off-diagonal entries. The same mask is applied to both directions, as in the official code.
     """
-    b = _check_square(scores, "ccl_loss")
+    b = check_square(scores, "ccl_loss")
     if h == "max_margin":
         return {"ccl_loss": triplet_loss(scores, margin, reduction="sum")["triplet_loss"]}
     log_i2t = torch.log_softmax(scores / tau, dim=1)

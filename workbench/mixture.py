@@ -26,6 +26,7 @@ __all__ = [
     "fit_gaussian_mixture",
     "clean_probability",
     "split_quality",
+    "split_report",
     "roc_auc",
 ]
 
@@ -197,6 +198,14 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
         return float("nan")
     ranks = stats.rankdata(scores, method="average")  # Mann-Whitney U from average ranks
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def split_report(clean_prob: np.ndarray, est_clean: np.ndarray, true_matched: np.ndarray | None) -> dict[str, float]:
+    """:func:`split_quality` when the truth is known, else only the sizes of the split."""
+    if true_matched is not None:
+        return split_quality(clean_prob, est_clean, true_matched)
+    est = np.asarray(est_clean, dtype=bool)
+    return {"clean_fraction": float(est.mean()), "n_clean": int(est.sum()), "n_noisy": int((~est).sum())}
 
 
 def split_quality(clean_prob: np.ndarray, est_clean: np.ndarray, true_matched: np.ndarray) -> dict[str, float]:

@@ -28,12 +28,13 @@ import math
 import os
 import platform
 import re
+import shutil
 import socket
 import tempfile
 import time
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -143,13 +144,24 @@ class RunWriter:
     # -- lifecycle
     @classmethod
     def create(cls, run_dir: Path, *, config: Mapping[str, Any], summary: Mapping[str, Any],
-               preset: str | None = None, versions: Mapping[str, str] | None = None) -> RunWriter:
+               preset: str | None = None, versions: Mapping[str, str] | None = None,
+               overwrite: bool = False) -> RunWriter:
         """Start a new run: writes ``run.json`` with status ``running``.
 
         ``summary`` holds the fields the dashboard lists (dataset, method, backbone, mrate, rho, lam,
-        seed, track, ...); ``config`` the full nested configuration.
+        seed, track, ...); ``config`` the full nested configuration. A directory that already holds a run
+        is refused (two runs would mix their records) unless ``overwrite``, which first removes that run's
+        records, artefacts and checkpoints (other files, e.g. a notebook being executed, are kept).
         """
         writer = cls(run_dir)
+        if (writer.dir / RUN_FILE).exists():
+            if not overwrite:
+                raise RunDirError(f"{writer.dir} already holds a run ({RUN_FILE}); resume it, or choose a "
+                                  "new directory")
+            for name in (RUN_FILE, METRICS_FILE, RESULTS_FILE):
+                (writer.dir / name).unlink(missing_ok=True)
+            for name in (ARTIFACTS, CHECKPOINTS):
+                shutil.rmtree(writer.dir / name, ignore_errors=True)
         writer.dir.mkdir(parents=True, exist_ok=True)
         (writer.dir / ARTIFACTS).mkdir(exist_ok=True)
         (writer.dir / CHECKPOINTS).mkdir(exist_ok=True)
@@ -303,12 +315,9 @@ class RunSummary:
     epochs_done: int = 0
     created: str | None = None
     updated: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_row(self) -> dict[str, Any]:
-        row = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("path", "extra")}
-        row.update(self.extra)
-        return row
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "path"}
 
 
 @dataclass(frozen=True)
@@ -428,8 +437,6 @@ def _summarise(run_dir: Path, run_id: str, info: Mapping[str, Any], metrics: lis
             test_rsum = test.get("rsum")
         best = results.get("best_val_rsum", best)
         best_epoch = results.get("best_epoch")
-    known = set(RunSummary.__dataclass_fields__)
-    extra = {k: v for k, v in info.get("summary_extra", {}).items() if k not in known}
     return RunSummary(
         run_id=run_id, path=run_dir, status=status, error=error,
         track=str(info.get("track", "retrieval")), preset=info.get("preset"),
@@ -438,7 +445,7 @@ def _summarise(run_dir: Path, run_id: str, info: Mapping[str, Any], metrics: lis
         batch_size=info.get("batch_size"), seed=info.get("seed"), noise=info.get("noise"),
         noise_rate=info.get("noise_rate"), best_rsum=best, test_rsum=test_rsum,
         best_epoch=best_epoch, epochs_done=len(metrics), created=info.get("created"),
-        updated=info.get("updated"), extra=extra,
+        updated=info.get("updated"),
     )
 
 

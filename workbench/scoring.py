@@ -2,14 +2,20 @@
 
 :func:`encode_split` runs the encoders over a split in batches (eval mode, no grad). :func:`similarity_fn`
 turns one or more encoded models into the ``sim_fn(image_idx, caption_idx) -> scores`` that
-:mod:`workbench.evaluate` streams; with several models the scores are averaged (NCR/BiCro's two networks,
-the SGRAF ensemble of a SAF and an SGR model). :func:`evaluate_split` ties it together and implements the two
-evaluation modes of the pairwise heads:
+:mod:`workbench.evaluate` streams; with several models their values are averaged (NCR/BiCro's two
+networks, the -SGRAF ensemble of a SAF and an SGR model). What is averaged is the *combination rule*
+(:func:`combination`): the activated score by default, DECL's evidence ``exp(tanh(z) / tau)`` for DECL
+(as its paper's DECL-SGRAF does).
+
+:func:`evaluate` is the one evaluation entry point (training, ensembles, ``workbench eval``); it applies
+the protocol of the split (COCO's 5000-image test: the mean of five 1K folds — the paper's Tables 1/6/7 —
+and the full 5K — Table 8) and one of two modes for the pairwise heads:
 
 * ``exhaustive`` — every pair scored by the head, in memory-bounded blocks;
 * ``shortlist`` — candidates from the global (mean-pooled) embeddings, then only the top ``k`` per query
-  re-ranked by the head. A query whose ground truth is not in its shortlist counts as a miss beyond rank k,
-  so R@K (K <= k) is exact whenever the ground truth is shortlisted.
+  re-scored by the head. Items outside a query's shortlist are never scored by the head, so the result
+  approximates the exhaustive ranking: a ground truth outside the shortlist is a miss (rank >= k), and a
+  shortlisted one is ranked among the shortlist only.
 """
 
 from __future__ import annotations
@@ -21,11 +27,40 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from workbench.config import TrainConfig
 from workbench.data.dataset import EvalSplit
+from workbench.errors import ConfigError
 from workbench.evaluate import RetrievalMetrics, coco_5fold, coco_5k, metrics_from_ranks, recall_from_similarity
 from workbench.models import Captions, RetrievalModel
 
-__all__ = ["EncodedSplit", "encode_split", "similarity_fn", "pair_fn", "evaluate_split", "shortlist_ranks"]
+__all__ = [
+    "Combine",
+    "EncodedSplit",
+    "combination",
+    "encode_split",
+    "similarity_fn",
+    "pair_fn",
+    "shortlist_ranks",
+    "evaluate_split",
+    "evaluate",
+    "is_coco_test",
+]
+
+#: ``combine(model, logits) -> values`` averaged over models (monotone per model, so a single model ranks
+#: the same whatever the rule).
+Combine = Callable[[RetrievalModel, Tensor], Tensor]
+
+
+def _activated(model: RetrievalModel, logits: Tensor) -> Tensor:
+    return model.activate(logits)
+
+
+def combination(cfg: TrainConfig) -> Combine:
+    """The method's test-time combination rule: DECL averages evidence, the others activated scores."""
+    if cfg.method == "decl":
+        tau = cfg.decl.tau
+        return lambda model, logits: torch.exp(torch.tanh(logits) / tau)
+    return _activated
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +91,8 @@ def encode_split(model: RetrievalModel, split: EvalSplit, device: torch.device, 
     return EncodedSplit(model, torch.cat(regions), Captions(torch.cat(words), torch.cat(lengths)))
 
 
-def similarity_fn(encoded: Sequence[EncodedSplit]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def similarity_fn(encoded: Sequence[EncodedSplit], combine: Combine = _activated
+                  ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``sim_fn(image_idx, caption_idx) -> [len(image_idx), len(caption_idx)]``, averaged over models."""
 
     @torch.no_grad()
@@ -65,13 +101,36 @@ def similarity_fn(encoded: Sequence[EncodedSplit]) -> Callable[[np.ndarray, np.n
         cap = torch.as_tensor(caption_idx, dtype=torch.long)
         total = None
         for enc in encoded:
-            scores = enc.model.scores(enc.regions[img.to(enc.regions.device)],
-                                      enc.captions.select(cap.to(enc.regions.device)))
-            total = scores if total is None else total + scores
+            dev = enc.regions.device
+            values = combine(enc.model, enc.model.logits(enc.regions[img.to(dev)], enc.captions.select(cap.to(dev))))
+            total = values if total is None else total + values
         assert total is not None
         return (total / len(encoded)).float().cpu().numpy()
 
     return sim
+
+
+def pair_fn(encoded: Sequence[EncodedSplit], combine: Combine = _activated, chunk: int = 4096
+            ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``pair_fn(image_idx [P], caption_idx [P]) -> values [P]`` of aligned pairs, averaged over models."""
+
+    @torch.no_grad()
+    def score(image_idx: np.ndarray, caption_idx: np.ndarray) -> np.ndarray:
+        out = np.empty(len(image_idx), dtype=np.float32)
+        for s in range(0, len(image_idx), chunk):
+            img = torch.as_tensor(image_idx[s:s + chunk], dtype=torch.long)
+            cap = torch.as_tensor(caption_idx[s:s + chunk], dtype=torch.long)
+            total = None
+            for enc in encoded:
+                dev = enc.regions.device
+                logits = enc.model.aligned_logits(enc.regions[img.to(dev)], enc.captions.select(cap.to(dev)))
+                values = combine(enc.model, logits)
+                total = values if total is None else total + values
+            assert total is not None
+            out[s:s + chunk] = (total / len(encoded)).float().cpu().numpy()
+        return out
+
+    return score
 
 
 def _global_scores(encoded: Sequence[EncodedSplit]) -> Tensor:
@@ -85,28 +144,7 @@ def _global_scores(encoded: Sequence[EncodedSplit]) -> Tensor:
     return total / len(encoded)
 
 
-def pair_fn(encoded: Sequence[EncodedSplit], chunk: int = 4096) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """``pair_fn(image_idx [P], caption_idx [P]) -> scores [P]`` of aligned pairs, averaged over models."""
-
-    @torch.no_grad()
-    def score(image_idx: np.ndarray, caption_idx: np.ndarray) -> np.ndarray:
-        out = np.empty(len(image_idx), dtype=np.float32)
-        for s in range(0, len(image_idx), chunk):
-            img = torch.as_tensor(image_idx[s:s + chunk], dtype=torch.long)
-            cap = torch.as_tensor(caption_idx[s:s + chunk], dtype=torch.long)
-            total = None
-            for enc in encoded:
-                dev = enc.regions.device
-                v = enc.model.aligned_scores(enc.regions[img.to(dev)], enc.captions.select(cap.to(dev)))
-                total = v if total is None else total + v
-            assert total is not None
-            out[s:s + chunk] = (total / len(encoded)).float().cpu().numpy()
-        return out
-
-    return score
-
-
-def _rerank(fine: np.ndarray, is_gt: np.ndarray, coarse: Tensor, gt_mask_rows: Callable[[int], np.ndarray]) -> np.ndarray:
+def _rerank(fine: np.ndarray, is_gt: np.ndarray, coarse: Tensor, gt_rows: Callable[[int], np.ndarray]) -> np.ndarray:
     """Ranks from re-scored shortlists ``fine [Q, k]`` whose ground-truth entries are ``is_gt [Q, k]``."""
     k = fine.shape[1]
     out = np.empty(fine.shape[0], dtype=np.int64)
@@ -114,13 +152,14 @@ def _rerank(fine: np.ndarray, is_gt: np.ndarray, coarse: Tensor, gt_mask_rows: C
         if is_gt[q].any():  # rank among the shortlist, ties against the query
             out[q] = int(np.sum(fine[q, ~is_gt[q]] >= fine[q, is_gt[q]].max()))
         else:  # a miss: beyond the shortlist, ordered by the coarse score
-            best = coarse[q, torch.as_tensor(gt_mask_rows(q))].max()
+            best = coarse[q, torch.as_tensor(gt_rows(q))].max()
             out[q] = k + int((coarse[q] > best).sum())
     return out
 
 
 @torch.no_grad()
-def shortlist_ranks(encoded: Sequence[EncodedSplit], captions_per_image: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+def shortlist_ranks(encoded: Sequence[EncodedSplit], captions_per_image: int, k: int,
+                    combine: Combine = _activated) -> tuple[np.ndarray, np.ndarray]:
     """0-based i2t and t2i ranks when only each query's top-``k`` global candidates are re-scored.
 
     Candidates come from the mean-pooled cosine; the head scores only those ``k`` pairs per query (batched
@@ -129,15 +168,15 @@ def shortlist_ranks(encoded: Sequence[EncodedSplit], captions_per_image: int, k:
     """
     coarse = _global_scores(encoded)  # [N, M]
     n_img, n_cap = coarse.shape
-    score = pair_fn(encoded)
+    score = pair_fn(encoded, combine)
     gt_image = np.arange(n_cap) // captions_per_image
     # image -> text
     k_c = min(k, n_cap)
     cand = coarse.topk(k_c, dim=1).indices.numpy()  # [N, k]
     fine = score(np.repeat(np.arange(n_img), k_c), cand.reshape(-1)).reshape(n_img, k_c)
     is_gt = gt_image[cand] == np.arange(n_img)[:, None]
-    own = lambda i: np.arange(i * captions_per_image, (i + 1) * captions_per_image)  # noqa: E731
-    i2t = _rerank(fine, is_gt, coarse, own)
+    i2t = _rerank(fine, is_gt, coarse,
+                  lambda i: np.arange(i * captions_per_image, (i + 1) * captions_per_image))
     # text -> image
     k_i = min(k, n_img)
     cand_t = coarse.T.topk(k_i, dim=1).indices.numpy()  # [M, k]
@@ -149,27 +188,45 @@ def shortlist_ranks(encoded: Sequence[EncodedSplit], captions_per_image: int, k:
 
 def evaluate_split(models: Sequence[RetrievalModel], split: EvalSplit, device: torch.device, *,
                    mode: str = "exhaustive", shortlist_k: int = 50, image_chunk: int = 128,
-                   caption_chunk: int = 640, coco: bool = False) -> dict[str, RetrievalMetrics]:
-    """Metrics of the (averaged) models on ``split``: ``{"all": ...}`` plus ``"5fold"`` / ``"5k"`` for COCO.
+                   caption_chunk: int = 640, coco: bool = False,
+                   combine: Combine = _activated) -> dict[str, RetrievalMetrics]:
+    """Metrics of the combined models on ``split``: ``{"all": ...}``, plus ``"5fold"`` / ``"5k"`` for COCO.
 
-    With ``coco=True`` the split must hold 5000 images: ``"all"`` is then the 5K protocol and ``"5fold"`` the
-    mean over five 1K folds.
+    With ``coco=True`` the split must hold 5000 images: ``"all"`` and ``"5fold"`` are then the mean over
+    five 1K folds (the paper's main COCO protocol) and ``"5k"`` the full 5K test.
     """
+    if mode not in ("exhaustive", "shortlist"):
+        raise ConfigError(f"evaluation mode must be 'exhaustive' or 'shortlist', got {mode!r}")
+    if mode == "shortlist" and coco:
+        raise ConfigError("the shortlist mode does not implement COCO's 5-fold protocol; use eval.mode=exhaustive")
     encoded = [encode_split(m, split, device) for m in models]
     k = split.captions_per_image
     n_img, n_cap = split.n_images, len(split.captions)
     if mode == "shortlist":
-        i2t, t2i = shortlist_ranks(encoded, k, shortlist_k)
+        i2t, t2i = shortlist_ranks(encoded, k, shortlist_k, combine)
         return {"all": metrics_from_ranks(i2t, t2i)}
-    if mode != "exhaustive":
-        raise ValueError(f"evaluation mode must be 'exhaustive' or 'shortlist', got {mode!r}")
-    sim = similarity_fn(encoded)
+    sim, pairs = similarity_fn(encoded, combine), pair_fn(encoded, combine)
     if coco:
-        pairs = pair_fn(encoded)
         folds = coco_5fold(sim, n_images=n_img, captions_per_image=k, image_chunk=image_chunk,
                            caption_chunk=caption_chunk, pair_fn=pairs)
         full = coco_5k(sim, n_images=n_img, captions_per_image=k, image_chunk=image_chunk,
                        caption_chunk=caption_chunk, pair_fn=pairs)
-        return {"all": full, "5fold": folds.mean, "5k": full}
+        return {"all": folds.mean, "5fold": folds.mean, "5k": full}
     return {"all": recall_from_similarity(sim, n_img, n_cap, k, image_chunk=image_chunk,
-                                          caption_chunk=caption_chunk, pair_fn=pair_fn(encoded))}
+                                          caption_chunk=caption_chunk, pair_fn=pairs)}
+
+
+def is_coco_test(cfg: TrainConfig, split: EvalSplit, split_name: str) -> bool:
+    """Whether ``split`` is COCO's 5000-image test, evaluated as five 1K folds and as 5K."""
+    return (split_name == "test" and cfg.data.dataset == "coco" and split.n_images == 5000
+            and cfg.eval.coco_5fold)
+
+
+def evaluate(models: Sequence[RetrievalModel], split: EvalSplit, split_name: str, cfg: TrainConfig,
+             device: torch.device, *, mode: str | None = None, shortlist_k: int | None = None
+             ) -> dict[str, RetrievalMetrics]:
+    """Evaluate a method's (or an ensemble's) models on a split with the config's protocol and rule."""
+    return evaluate_split(models, split, device, mode=mode or cfg.eval.mode,
+                          shortlist_k=shortlist_k or cfg.eval.shortlist_k, image_chunk=cfg.eval.image_chunk,
+                          caption_chunk=cfg.eval.caption_chunk, coco=is_coco_test(cfg, split, split_name),
+                          combine=combination(cfg))

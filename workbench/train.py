@@ -35,7 +35,7 @@ from workbench.errors import ConfigError, RunDirError
 from workbench.methods import build_method
 from workbench.methods.base import EpochContext, EpochStats, Method
 from workbench.runs import RunResult, RunWriter, describe_environment, new_run_id, read_metrics
-from workbench.scoring import evaluate_split
+from workbench.scoring import evaluate
 
 __all__ = ["RunResult", "run", "resolve_device", "run_summary", "evaluate_method"]
 
@@ -52,15 +52,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def run_summary(cfg: TrainConfig) -> dict[str, Any]:
-    """The run.json fields the dashboard lists."""
+def run_summary(cfg: TrainConfig, data: RetrievalData | None = None) -> dict[str, Any]:
+    """The run.json fields the dashboard lists (``mrate``: the realised mismatch rate when data is given)."""
     is_l2rm = cfg.method == "l2rm"
+    mrate = cfg.data.mrate
+    if data is not None and data.train.truth_known:
+        mrate = round(float(1 - data.train.true_matched.mean()), 4)
     return {
         "track": "retrieval",
         "dataset": cfg.data.dataset if cfg.data.dataset != "synthetic" else f"synthetic-{cfg.data.size}",
         "method": cfg.method,
         "backbone": cfg.model.backbone,
-        "mrate": cfg.data.mrate,
+        "mrate": mrate,
         "rho": cfg.l2rm.rho if is_l2rm else None,
         "lam": cfg.l2rm.lam if is_l2rm else None,
         "batch_size": cfg.optim.batch_size,
@@ -77,8 +80,9 @@ def _lr_scale(cfg: TrainConfig, epoch: int) -> float:
     return 1.0 if main < 0 else 0.1 ** (main // cfg.optim.lr_update)
 
 
-def _seed_epoch(seed: int, epoch: int) -> None:
-    torch.manual_seed(int(np.random.SeedSequence([seed, epoch, 99]).generate_state(1)[0]))
+def _seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:
+    """Seed the global torch generator (dropout) from (seed, epoch, rank): replayable, distinct per process."""
+    torch.manual_seed(int(np.random.SeedSequence([seed, epoch, 99, rank]).generate_state(1)[0]))
 
 
 @torch.no_grad()
@@ -86,10 +90,7 @@ def evaluate_method(method: Method, data: RetrievalData, split: str, cfg: TrainC
                     device: torch.device) -> dict[str, Any]:
     """Metrics (as dicts) of the method's evaluation models on ``split`` ("val" or "test")."""
     target = data.val if split == "val" else data.test
-    coco = split == "test" and cfg.data.dataset == "coco" and target.n_images == 5000 and cfg.eval.coco_5fold
-    out = evaluate_split(method.eval_models(), target, device, mode=cfg.eval.mode,
-                         shortlist_k=cfg.eval.shortlist_k, image_chunk=cfg.eval.image_chunk,
-                         caption_chunk=cfg.eval.caption_chunk, coco=coco)
+    out = evaluate(method.eval_models(), target, split, cfg, device)
     for model in method.models:
         model.train()
     return {key: metrics.as_dict() for key, metrics in out.items()}
@@ -101,6 +102,7 @@ def _checkpoint_state(method: Method, epoch: int, best: dict[str, Any], cfg: Tra
         "epoch": epoch,  # last completed epoch
         "method": method.state_dict(),
         "best": best,
+        # every epoch re-seeds its generators from (seed, epoch, rank), so these only complete the record
         "torch_rng": torch.get_rng_state(),
         "config": cfg.to_dict(),
     }
@@ -123,7 +125,7 @@ def _save(state: dict[str, Any], path: Path) -> None:
 
 def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path | None = None,
         preset: str | None = None, callbacks: Sequence[Callback] = (), resume: bool = False,
-        write: bool = True) -> RunResult:
+        write: bool = True, overwrite: bool = False) -> RunResult:
     """Train and test one configuration; see the module docstring.
 
     Args:
@@ -134,11 +136,12 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
         callbacks: progress / logging hooks (:class:`workbench.callbacks.Callback`).
         resume: continue ``run_dir`` from its ``checkpoints/last.pt``.
         write: write a run directory (False: metrics are only returned; used by quick experiments).
+        overwrite: replace a run already in ``run_dir`` (otherwise that is an error).
     """
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    info = distributed.init_distributed(device)
+    info, device = distributed.init_distributed(device)
     hooks = CallbackList(callbacks if info.is_main else ())
     if resume and run_dir is None:
         raise ConfigError("resume=True needs the run directory to continue")
@@ -153,6 +156,8 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
     elif write and info.is_main:
         run_dir = Path(run_dir) if run_dir else Path(run_root) / new_run_id(
             cfg.method, cfg.model.backbone, run_summary(cfg)["dataset"], f"m{cfg.data.mrate:g}", f"s{cfg.seed}")
+    if info.enabled and cfg.optim.batch_size % info.world:
+        raise ConfigError(f"optim.batch_size={cfg.optim.batch_size} must be divisible by the {info.world} processes")
     if not info.is_main:  # let the main process generate or verify the data first
         distributed.barrier()
     data = load_retrieval_data(cfg.data)
@@ -166,12 +171,13 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
             writer = RunWriter.reopen(Path(run_dir))
             writer.truncate_metrics(start_epoch)
         else:
-            writer = RunWriter.create(Path(run_dir), config=cfg.to_dict(), summary=run_summary(cfg),
-                                      preset=preset, versions=_versions())
+            writer = RunWriter.create(Path(run_dir), config=cfg.to_dict(), summary=run_summary(cfg, data),
+                                      preset=preset, versions=_versions(), overwrite=overwrite)
             if data.noise is not None:
                 save_noise_index(data.noise, writer.artifact("noise_index.npy"))
     if ckpt_state is not None:
         method.load_state_dict(ckpt_state["method"])
+        torch.set_rng_state(ckpt_state["torch_rng"])
     try:
         result = _train(cfg, data, method, device, writer, hooks, start_epoch, best)
     except BaseException as exc:
@@ -190,7 +196,7 @@ def _train(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.
     t_run = time.perf_counter()
     hooks.on_run_start({"epochs": total_epochs, "run_dir": writer.dir if writer else None})
     for epoch in range(start_epoch, total_epochs):
-        _seed_epoch(cfg.seed, epoch)
+        _seed_epoch(cfg.seed, epoch, distributed.current().rank)
         phase = "warmup" if epoch < cfg.optim.warmup_epochs else "train"
         ctx = EpochContext(epoch=epoch, phase=phase, main_epoch=epoch - cfg.optim.warmup_epochs,
                            lr_scale=_lr_scale(cfg, epoch), data=data, device=device,

@@ -10,7 +10,6 @@ import torch
 from workbench.config import ModelConfig
 from workbench.data.dataset import EvalSplit, TokenizedCaptions
 from workbench.data.vocab import Vocabulary
-from workbench.evaluate import metrics_from_ranks, recall_from_scores
 from workbench.models import RetrievalModel
 from workbench.scoring import encode_split, evaluate_split, shortlist_ranks, similarity_fn
 

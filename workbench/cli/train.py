@@ -55,6 +55,9 @@ def _train(args: argparse.Namespace) -> int:
     from workbench.train import run
 
     callbacks = [] if args.no_progress else [TqdmProgress()]
+    if args.resume and (args.preset or args.overrides or args.run_dir):
+        raise ConfigError("--resume continues a run with its own saved configuration; it takes no --preset, "
+                          "--set or --run-dir")
     if args.resume:
         result = run(TrainConfig(), run_dir=args.resume, resume=True, callbacks=callbacks)
         if result.run_dir is not None:
@@ -100,15 +103,14 @@ def _eval(args: argparse.Namespace) -> int:
 
     from workbench.data.dataset import load_retrieval_data
     from workbench.ensemble import run_config, load_run_models
-    from workbench.scoring import evaluate_split
+    from workbench.scoring import evaluate
 
     cfg = run_config(run_dir)
     data = load_retrieval_data(cfg.data)
     models = load_run_models(run_dir, data, torch.device("cpu"))
-    split = data.val if args.split == "val" else data.test
-    mode = args.mode or cfg.eval.mode
-    metrics = evaluate_split(models, split, torch.device("cpu"), mode=mode, shortlist_k=args.shortlist_k,
-                             image_chunk=cfg.eval.image_chunk, caption_chunk=cfg.eval.caption_chunk)
+    name = args.split or "test"
+    split = data.val if name == "val" else data.test
+    metrics = evaluate(models, split, name, cfg, torch.device("cpu"), mode=args.mode, shortlist_k=args.shortlist_k)
     print(json.dumps({k: dataclasses.asdict(v) for k, v in metrics.items()}, indent=2))
     return 0
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from workbench.config import DataConfig
-from workbench.data.noise import NoiseIndex, load_noise_index, make_noise_index
+from workbench.data.noise import NoiseIndex, load_noise_index, make_noise_index, true_matched
 from workbench.data.precomp import PrecompSplit, load_precomp_split
 from workbench.data.synthetic import load_truth, write_synthetic
 from workbench.data.synthetic_truth import SceneTruth
@@ -240,6 +240,9 @@ def _noise(cfg: DataConfig, n_images: int, k: int) -> NoiseIndex | None:
         noise = load_noise_index(path, captions_per_image=k, n_images=n_images)
         log.info("mismatch index %s: %s level, %d of %d moved", path, noise.level, noise.moved,
                  len(noise.index))
+        if abs(noise.fraction - cfg.mrate) > 1.0 / len(noise.index) + 1e-9:
+            log.warning("mismatch index %s moves %.4f of the pairs but data.mrate=%g; the run records the "
+                        "file's rate", path, noise.fraction, cfg.mrate)
         return noise
     if cfg.mrate == 0:
         return None
@@ -267,12 +270,18 @@ def load_retrieval_data(cfg: DataConfig) -> RetrievalData:
         captions=TokenizedCaptions.encode(train.captions[:n_cap], vocab),
         captions_per_image=k,
         pair_image=pair_image.astype(np.int64),
-        true_matched=pair_image == np.arange(n_cap) // k,
+        true_matched=true_matched(pair_image, k),
         urls=urls,
         truth_known=cfg.dataset != "cc152k",
     )
-    val = _eval_split(load_precomp_split(directory, cfg.val_split), vocab, cfg.val_images)
-    test = _eval_split(load_precomp_split(directory, cfg.test_split), vocab, None)
+    val_raw = load_precomp_split(directory, cfg.val_split)
+    test_raw = load_precomp_split(directory, cfg.test_split)
+    for other in (val_raw, test_raw):
+        if other.images.shape[1:] != train.images.shape[1:]:
+            raise DataFormatError(f"{other.image_path}: regions x dims {tuple(other.images.shape[1:])} differ from "
+                                  f"the training split's {tuple(train.images.shape[1:])} ({train.image_path})")
+    val = _eval_split(val_raw, vocab, cfg.val_images)
+    test = _eval_split(test_raw, vocab, None)
     truth = load_truth(directory, "train") if cfg.dataset == "synthetic" else None
     log.info("%s: %d training pairs (%.1f%% mismatched), val %d images, test %d images", cfg.dataset,
              paired.n_pairs, 100 * (1 - paired.true_matched.mean()), val.n_images, test.n_images)

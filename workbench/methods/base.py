@@ -200,6 +200,7 @@ class Method(ABC):
         if self.cfg.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
         opt.step()
+        distributed.sync_buffers(model)
 
     def pair_scores(self, model: RetrievalModel, images: Tensor, tokens: Tensor, lengths: Tensor, *,
                     logits: bool = False) -> Tensor:

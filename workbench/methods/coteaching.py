@@ -30,7 +30,7 @@ from workbench.config import TrainConfig
 from workbench.data.dataset import RetrievalData
 from workbench.losses import per_sample_hinge, total_loss
 from workbench.methods.base import EpochContext, EpochStats, LossMeter, Method, batch_order, cycle_batches
-from workbench.mixture import split_quality
+from workbench.mixture import split_report
 
 __all__ = ["CoTeaching", "Division", "FORCED_NOISY_FRACTION", "threshold_split", "predict_confidence",
            "hinge_confidence"]
@@ -171,19 +171,15 @@ class CoTeaching(Method):
             out.append(threshold_split(self.clean_probability(losses), self.threshold))
         return out
 
-    def split_report(self) -> dict[str, float]:
+    def split_summary(self) -> dict[str, float]:
         """Split quality of both divisions: the mean over the networks under the common keys (precision,
         recall, auc, clean_fraction, ... against the truth when it is known) and ``net{k}_<key>`` each."""
         train = self.data.train
         per_net = []
         for division in self.divisions:
             assert division is not None
-            if train.truth_known:
-                quality = split_quality(division.prob, division.clean, train.true_matched)
-            else:
-                clean = division.clean
-                quality = {"clean_fraction": float(clean.mean()), "n_clean": int(clean.sum()),
-                           "n_noisy": int((~clean).sum())}
+            quality = split_report(division.prob, division.clean,
+                                   train.true_matched if train.truth_known else None)
             quality["forced"] = float(division.forced)
             per_net.append(quality)
         report: dict[str, float] = {key: float(np.mean([q[key] for q in per_net])) for key in per_net[0]}
@@ -222,7 +218,7 @@ class CoTeaching(Method):
                     ctx.on_step(step, total, values)
                 step += 1
             self.models[1 - k].train()
-        return EpochStats(losses=meter.means(), steps=total, split=self.split_report())
+        return EpochStats(losses=meter.means(), steps=total, split=self.split_summary())
 
     # ------------------------------------------------------------------ helpers for subclasses
     def device_tensor(self, values: np.ndarray, like: Tensor) -> Tensor:

@@ -36,7 +36,7 @@ from workbench.data.dataset import RetrievalData
 from workbench.losses import total_loss
 from workbench.losses_robust import edl_loss, evidence, rdh_loss, rdh_negatives
 from workbench.methods.base import EpochContext, EpochStats, LossMeter, Method, batch_order
-from workbench.mixture import split_quality
+from workbench.mixture import split_report
 
 __all__ = ["DECL"]
 
@@ -98,10 +98,7 @@ class DECL(Method):
     def _split_report(self) -> dict[str, float]:
         assert self.est_clean is not None and self.clean_score is not None
         train = self.data.train
-        if train.truth_known:
-            return split_quality(self.clean_score, self.est_clean, train.true_matched)
-        return {"clean_fraction": float(self.est_clean.mean()), "n_clean": int(self.est_clean.sum()),
-                "n_noisy": int((~self.est_clean).sum())}
+        return split_report(self.clean_score, self.est_clean, train.true_matched if train.truth_known else None)
 
     # ------------------------------------------------------------------ epochs
     def train_epoch(self, ctx: EpochContext) -> EpochStats:

@@ -45,10 +45,11 @@ from torch import Tensor
 
 from workbench.config import TrainConfig
 from workbench.data.dataset import Batch, RetrievalData
+from workbench.errors import ConfigError
 from workbench.losses import rematch_loss, total_loss, triplet_loss, warmup_loss
 from workbench.methods.base import EpochContext, EpochStats, LossMeter, Method, batch_order, cycle_batches
 from workbench.methods.l2rm_record import CostRecorder, RematchRecorder
-from workbench.mixture import clean_probability, fit_beta_mixture, normalise_losses, split_quality
+from workbench.mixture import clean_probability, fit_beta_mixture, normalise_losses, split_report
 from workbench.ot import (
     LearnableCost,
     build_cost_supervision,
@@ -74,7 +75,7 @@ class L2RM(Method):
         c, b = cfg.l2rm, cfg.optim.batch_size
         self.queue_length = c.queue_length or b
         if self.queue_length < b:
-            raise ValueError(f"l2rm.queue_length={c.queue_length} must be 0 or at least the batch size {b}")
+            raise ConfigError(f"l2rm.queue_length={c.queue_length} must be 0 or at least the batch size {b}")
         self.cost_net: LearnableCost | None = None
         self.cost_optimizer: torch.optim.Optimizer | None = None
         if c.cost_fn == "learned":
@@ -167,10 +168,7 @@ class L2RM(Method):
         if guarded:
             est = np.ones_like(est)
         self.clean_prob, self.est_clean = prob, est
-        quality: dict[str, Any] = {"clean_fraction": float(est.mean()), "n_clean": int(est.sum()),
-                                   "n_noisy": int((~est).sum())}
-        if train.truth_known:
-            quality = split_quality(prob, est, train.true_matched)
+        quality: dict[str, Any] = split_report(prob, est, train.true_matched if train.truth_known else None)
         quality.update(separation=fit.separation(), guarded=guarded)
         return quality, recorder
 
@@ -185,11 +183,12 @@ class L2RM(Method):
         if batch is not None:
             images, captions = batch.images, (batch.tokens, batch.lengths)
         assert images is not None and captions is not None
+        was_training = model.training  # called from the eval-mode split pass and the train-mode steps
         model.eval()
         img, txt = model.global_embeddings(model.encode_images(images.to(self.device)),
                                            model.encode_captions(captions[0].to(self.device),
                                                                  captions[1].to(self.device)))
-        model.train()
+        model.train(was_training)
         return cosine_cost(img, txt)
 
     def _cost_step(self, clean: Batch, generator: torch.Generator) -> float:
@@ -213,15 +212,15 @@ class L2RM(Method):
         self.cost_optimizer.step()
         return float(loss.detach())
 
-    def _solve(self, cost: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """Refined alignment ``[Q, B]`` and the dummy masses (None for balanced OT)."""
+    def _solve(self, cost: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None, bool, float]:
+        """Refined alignment ``[Q, B]``, the dummy masses (None for balanced OT), convergence and error."""
         c = self.cfg.l2rm
         if c.partial:
             res = partial_ot(cost, mass=c.rho, eps=c.lam, mask=mask, formulation=c.ot_formulation,
                              tol=c.ot_tol, max_iter=c.ot_max_iter, stop_rule=c.ot_stop)
-            return res.plan, res.dummy_row, res.dummy_col
+            return res.plan, res.dummy_row, res.dummy_col, bool(res.converged), float(res.marginal_error.max())
         res = sinkhorn(cost, eps=c.lam, mask=mask, tol=c.ot_tol, max_iter=c.ot_max_iter, stop_rule=c.ot_stop)
-        return res.plan, None, None
+        return res.plan, None, None, bool(res.converged), float(res.marginal_error.max())
 
     def _main_epoch(self, ctx: EpochContext) -> EpochStats:
         cfg, c = self.cfg, self.cfg.l2rm
@@ -265,7 +264,13 @@ class L2RM(Method):
                 ctx.on_step(step, len(clean_batches), values)
         if ctx.artifacts is not None:
             recorder.write(ctx.artifacts)
-        return EpochStats(losses=meter.means(), steps=len(clean_batches), split=split, rematch=recorder.summary())
+        summary = recorder.summary()
+        if summary and summary["unconverged"]:
+            log.warning("epoch %d: %d of %d OT solves stopped at l2rm.ot_max_iter=%d before the marginal "
+                        "tolerance (worst error %.2g); raise ot_max_iter or lam", ctx.epoch,
+                        summary["unconverged"], summary["batches"], self.cfg.l2rm.ot_max_iter,
+                        summary["max_marginal_error"])
+        return EpochStats(losses=meter.means(), steps=len(clean_batches), split=split, rematch=summary)
 
     def _rematch(self, nidx: np.ndarray, mask: Tensor | None, recorder: RematchRecorder,
                  step: int) -> dict[str, Tensor]:
@@ -277,8 +282,9 @@ class L2RM(Method):
         scores = self.pair_scores(model, images, tokens, lengths)  # [Q, B], with gradients
         with torch.no_grad():
             cost = self._cost_matrix(scores, images=images, captions=(tokens, lengths))
-            plan, dummy_row, dummy_col = self._solve(cost, mask)
+            plan, dummy_row, dummy_col, converged, error = self._solve(cost, mask)
             target_i2t, target_t2i = plan_targets(plan)  # [Q, B] rows, [B, Q] columns normalised
         recorder.add(step, queue_images=self.queue, captions=nidx, similarity=scores, cost=cost, mask=mask,
-                     plan=plan, target_i2t=target_i2t, dummy_row=dummy_row, dummy_col=dummy_col)
+                     plan=plan, target_i2t=target_i2t, dummy_row=dummy_row, dummy_col=dummy_col,
+                     converged=converged, marginal_error=error)
         return rematch_loss(scores, target_i2t, target_t2i, tau=c.tau, kind=c.rematch_loss)

@@ -88,11 +88,13 @@ class RematchRecorder:
         self.chance_sum = self.chance_all = 0.0
         self.mass_sum = 0.0
         self.batches = 0
+        self.unconverged = 0
+        self.max_error = 0.0
 
     @torch.no_grad()
     def add(self, step: int, *, queue_images: np.ndarray, captions: np.ndarray, similarity: Tensor,
             cost: Tensor, mask: Tensor | None, plan: Tensor, target_i2t: Tensor, dummy_row: Tensor | None,
-            dummy_col: Tensor | None) -> None:
+            dummy_col: Tensor | None, converged: bool = True, marginal_error: float = 0.0) -> None:
         """One rematching batch: rows are the ``Q`` queue images, columns the ``B`` noisy captions."""
         q, b = plan.shape
         plan_np = plan.float().cpu().numpy()
@@ -101,6 +103,8 @@ class RematchRecorder:
         transported = row_mass >= self.rho / q
         best = target.argmax(axis=1)
         self.batches += 1
+        self.unconverged += int(not converged)
+        self.max_error = max(self.max_error, marginal_error)
         self.mass_sum += float(plan_np.sum())
         ranked = -np.sort(-target, axis=1)
         for kind, rows in (("transported", transported), ("untransported", ~transported)):
@@ -184,7 +188,8 @@ class RematchRecorder:
         if not self.batches:
             return None
         out: dict[str, float] = {"batches": self.batches, "transported_mass": self.mass_sum / self.batches,
-                                 "transported_rows": self.n_transported / self.batches}
+                                 "transported_rows": self.n_transported / self.batches,
+                                 "unconverged": self.unconverged, "max_marginal_error": self.max_error}
         if self.truth is not None and self.n_transported:
             out["precision"] = self.hits / self.n_transported
             out["chance"] = self.chance_sum / self.n_transported

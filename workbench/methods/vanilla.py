@@ -30,7 +30,7 @@ class Vanilla(Method):
         for step, idx in enumerate(batches):
             scores = self.batch_scores(model, self.data.train.batch(idx))
             if ctx.phase == "warmup":
-                terms = warmup_loss(scores, cfg.vanilla.warmup_loss, tau=cfg.l2rm.tau, margin=cfg.optim.margin)
+                terms = warmup_loss(scores, cfg.vanilla.warmup_loss, tau=cfg.vanilla.tau, margin=cfg.optim.margin)
             else:
                 terms = triplet_loss(scores, cfg.optim.margin, reduction=cfg.vanilla.reduction)
             loss = total_loss(terms)

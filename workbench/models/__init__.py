@@ -1,7 +1,7 @@
 """Backbones: encoders, the VSE cosine head, the batched SAF / SGR heads and the SGRAF ensemble."""
 
 from workbench.models.encoders import Captions, ImageEncoder, TextEncoder, l2norm
-from workbench.models.retrieval import RetrievalModel, SGRAFEnsemble, build_model, mean_pool
+from workbench.models.retrieval import RetrievalModel, build_model, mean_pool
 from workbench.models.sgraf import SGRAFHead, scan_attention
 
 __all__ = [
@@ -10,7 +10,6 @@ __all__ = [
     "TextEncoder",
     "l2norm",
     "RetrievalModel",
-    "SGRAFEnsemble",
     "build_model",
     "mean_pool",
     "SGRAFHead",

@@ -9,13 +9,11 @@
   geometry and the cosine cost of the ablation "w/o cost function").
 
 Backbones: ``vse`` — cosine of mean-pooled embeddings (fast on CPU); ``saf`` / ``sgr`` — the SGRAF heads
-(batched over all pairs). ``sgraf`` is not a trained model but :class:`SGRAFEnsemble`, the average of a
-trained SAF and a trained SGR model's scores at test time, as in the paper's tables.
+(batched over all pairs). ``sgraf`` is not a trained model: the paper's -SGRAF rows average a trained SAF
+and a trained SGR model's scores at test time (:mod:`workbench.ensemble`, :mod:`workbench.scoring`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -24,7 +22,7 @@ from workbench.config import ModelConfig
 from workbench.models.encoders import Captions, ImageEncoder, TextEncoder, l2norm
 from workbench.models.sgraf import SGRAFHead
 
-__all__ = ["RetrievalModel", "SGRAFEnsemble", "build_model", "mean_pool"]
+__all__ = ["RetrievalModel", "build_model", "mean_pool"]
 
 
 def mean_pool(regions: Tensor, captions: Captions) -> tuple[Tensor, Tensor]:
@@ -74,12 +72,16 @@ class RetrievalModel(nn.Module):
         """Similarity ``[n, m]`` used for ranking and by every loss."""
         return self.activate(self.logits(regions, captions))
 
-    def aligned_scores(self, regions: Tensor, captions: Captions) -> Tensor:
-        """Scores ``[P]`` of aligned pairs (image p with caption p), e.g. to re-rank a shortlist."""
+    def aligned_logits(self, regions: Tensor, captions: Captions) -> Tensor:
+        """Pre-activation scores ``[P]`` of aligned pairs (image p with caption p), e.g. for shortlists."""
         if self.head is None:
             img, txt = mean_pool(regions, captions)
             return (img * txt).sum(dim=-1)
-        return torch.sigmoid(self.head.forward_pairs(regions, captions))
+        return self.head.forward_pairs(regions, captions)
+
+    def aligned_scores(self, regions: Tensor, captions: Captions) -> Tensor:
+        """Scores ``[P]`` of aligned pairs."""
+        return self.activate(self.aligned_logits(regions, captions))
 
     def global_embeddings(self, regions: Tensor, captions: Captions) -> tuple[Tensor, Tensor]:
         return mean_pool(regions, captions)
@@ -87,24 +89,6 @@ class RetrievalModel(nn.Module):
     def forward(self, images: Tensor, tokens: Tensor, lengths: Tensor) -> Tensor:
         """Scores ``[B, B]`` of a batch of raw images ``[B, R, D]`` and captions ``[B, L]``."""
         return self.scores(self.encode_images(images), self.encode_captions(tokens, lengths))
-
-
-class SGRAFEnsemble(nn.Module):
-    """Test-time average of the scores of several trained models (SGRAF = SAF + SGR)."""
-
-    def __init__(self, members: Sequence[RetrievalModel]) -> None:
-        super().__init__()
-        if len(members) < 1:
-            raise ValueError("an ensemble needs at least one member")
-        self.members = nn.ModuleList(members)
-
-    def scores_from_raw(self, images: Tensor, tokens: Tensor, lengths: Tensor) -> Tensor:
-        total = None
-        for member in self.members:
-            s = member(images, tokens, lengths)
-            total = s if total is None else total + s
-        assert total is not None
-        return total / len(self.members)
 
 
 def build_model(cfg: ModelConfig, *, vocab_size: int, img_dim: int, n_regions: int) -> RetrievalModel:

@@ -110,8 +110,10 @@ def run_setting(preset: str, overrides: Sequence[str], run_dir: str | Path, *, c
         from workbench.config import TrainConfig
 
         return run(TrainConfig(), run_dir=run_dir, resume=True, callbacks=callbacks)
+    if info:
+        log.warning("%s: an earlier attempt stopped before its first checkpoint; starting it again", run_dir)
     cfg = get_preset(preset).config().override(list(overrides))
-    return run(cfg, run_dir=run_dir, preset=preset, callbacks=callbacks)
+    return run(cfg, run_dir=run_dir, preset=preset, callbacks=callbacks, overwrite=bool(info))
 
 
 def _execute(target: Target, setting: Setting, root: Path, kind: str, extra: list[str], kernel: str) -> None:

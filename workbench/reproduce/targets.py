@@ -199,10 +199,13 @@ def _fig4(kind: str, grid: Mapping[str, list[str]]) -> list[Setting]:
 def _single_run(paper_preset: str, cpu_mrate: float) -> Grid:
     def grid_fn(kind: str, grid: Mapping[str, list[str]]) -> list[Setting]:
         source = grid.get("run", [None])[0]
+        if source:  # analyse an existing run: the setting is named after it
+            return [Setting("from-" + _slug(source), paper_preset if kind == "paper" else "cpu-l2rm-vse", (), {},
+                            source)]
         if kind == "paper":
-            return [Setting(paper_preset, paper_preset, (), {}, source)]
+            return [Setting(paper_preset, paper_preset, (), {})]
         mrate = float(grid.get("mrate", [str(cpu_mrate)])[0])
-        return [Setting(f"l2rm-vse-m{_fmt(mrate)}", "cpu-l2rm-vse", (f"mrate={mrate:g}",), {"mrate": mrate}, source)]
+        return [Setting(f"l2rm-vse-m{_fmt(mrate)}", "cpu-l2rm-vse", (f"mrate={mrate:g}",), {"mrate": mrate})]
     return grid_fn
 
 

@@ -136,12 +136,18 @@ def retrieval_comparison(run_dir: str | Path, kind: str = "cpu", *, key: str = "
     info = run_summary(run_dir)
     ours = _our_metrics(run_dir, key)
     if kind == "paper":
+        if key == "test" and protocol == "1k" and "test_5fold" in (read_results(Path(run_dir)) or {}):
+            ours = _our_metrics(run_dir, "test_5fold")  # COCO: Tables 1/6/7 are the 1K five-fold means
         paper = reference.lookup(info.get("dataset"), info.get("mrate"), info.get("method"),
                                  info.get("backbone"), protocol=protocol)
         label = f"{paper.method}, {_table(paper.table)}" if paper else ""
     else:
         dataset = paper_dataset or ("coco" if protocol == "5k" else "f30k")
-        paper = reference.lookup(dataset, info.get("mrate"), info.get("method"), "sgr", protocol=protocol)
+        paper = None
+        for backbone in ("sgr", "sgraf"):  # NCR is reported with SGRAF only
+            paper = reference.lookup(dataset, info.get("mrate"), info.get("method"), backbone, protocol=protocol)
+            if paper is not None:
+                break
         label = f"{paper.method} on {paper.dataset}, {_table(paper.table)} (orientation)" if paper else ""
     return _comparison(ours, _our_label(info), dict(paper.metrics) if paper else None, label)
 
