@@ -29,8 +29,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from workbench.models.encoders import Captions, l2norm, xavier_linear_
+from workbench.models.fused import local_projection
 
-__all__ = ["VisualSelfAttention", "TextSelfAttention", "SGRAFHead", "scan_attention"]
+__all__ = ["VisualSelfAttention", "TextSelfAttention", "SGRAFHead", "scan_attention", "scan_weights"]
 
 
 
@@ -71,8 +72,8 @@ class TextSelfAttention(nn.Module):
         return l2norm((weights[..., None] * words).sum(dim=1))
 
 
-def scan_attention(regions: Tensor, words: Tensor, smooth: float) -> Tensor:
-    """SCAN text-to-image attention for all pairs: the attended, normalised region context per word.
+def scan_weights(regions: Tensor, words: Tensor, smooth: float) -> Tensor:
+    """SCAN text-to-image attention weights of every word over every image's regions.
 
     Args:
         regions: ``[n, R, d]`` region embeddings of n images.
@@ -80,16 +81,26 @@ def scan_attention(regions: Tensor, words: Tensor, smooth: float) -> Tensor:
         smooth: inverse temperature of the softmax over regions.
 
     Returns:
-        ``[n, m, L, d]``: ``l2norm(sum_r softmax_r(smooth * a_rk) v_r)`` where ``a = l2norm_k(LeakyReLU(v_r . w_k))``.
+        ``[n, m*L, R]``: ``softmax_r(smooth * a_rk)`` with ``a = l2norm_k(LeakyReLU(v_r . w_k))`` (the norm
+        over the caption's words; padded words are 0 and do not count).
     """
     n, n_regions, d = regions.shape
     m, length, _ = words.shape
-    # Laid out so both products are plain (batched) matrix multiplications without copies.
-    scores = torch.matmul(regions, words.reshape(m * length, d).T)  # [n, R, m*L]
+    scores = torch.matmul(regions, words.reshape(m * length, d).T)  # [n, R, m*L], one product, no copies
     scores = F.leaky_relu(scores, 0.1).view(n, n_regions, m, length)
-    scores = l2norm(scores, dim=3)  # across words (padded words are 0 and do not count)
-    attn = torch.softmax(scores * smooth, dim=1)  # over regions
-    context = torch.bmm(attn.view(n, n_regions, m * length).transpose(1, 2), regions)  # [n, m*L, d]
+    attn = torch.softmax(l2norm(scores, dim=3) * smooth, dim=1)  # over regions
+    return attn.view(n, n_regions, m * length).transpose(1, 2)
+
+
+def scan_attention(regions: Tensor, words: Tensor, smooth: float) -> Tensor:
+    """The attended, normalised region context of every word for all pairs: ``[n, m, L, d]``.
+
+    ``l2norm(sum_r softmax_r(smooth * a_rk) v_r)`` (:func:`scan_weights`). The head itself uses the fused
+    :func:`workbench.models.fused.local_projection`, which never materialises this tensor.
+    """
+    n, _, d = regions.shape
+    m, length, _ = words.shape
+    context = torch.bmm(scan_weights(regions, words, smooth), regions)  # [n, m*L, d]
     return l2norm(context, dim=-1).view(n, m, length, d)
 
 
@@ -204,8 +215,10 @@ class SGRAFHead(nn.Module):
         """Similarity nodes ``[n, m, L+1, s]`` of all pairs and their mask ``[1, m, L+1]``."""
         words, mask = captions.words, captions.mask  # [m, L, d], [m, L]
         txt_glob = self.t_global(captions)  # [m, d]
-        context = scan_attention(regions, words, self.smooth)  # [n, m, L, d]
-        local = l2norm(self.local_w((context - words[None]).pow(2)), dim=-1)  # [n, m, L, s]
+        n, (m, length, d) = regions.shape[0], words.shape
+        attn = scan_weights(regions, words, self.smooth)  # [n, m*L, R]
+        pre = local_projection(attn, regions, words.reshape(m * length, d), self.local_w.weight, self.local_w.bias)
+        local = l2norm(pre.view(n, m, length, -1), dim=-1)  # [n, m, L, s]
         glob = l2norm(self.global_w((img_glob[:, None] - txt_glob[None]).pow(2)), dim=-1)  # [n, m, s]
         nodes = torch.cat([glob[:, :, None], local], dim=2)
         node_mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)  # [m, L+1]
