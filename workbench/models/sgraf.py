@@ -127,6 +127,15 @@ class _GraphReasoning(nn.Module):
         edges = torch.softmax(edges.masked_fill(~key_mask[:, None, :], float("-inf")), dim=-1)
         return F.relu(self.update(edges @ nodes))
 
+    def forward_first(self, nodes: Tensor, key_mask: Tensor) -> Tensor:
+        """Only node 0's update ``[P, s]``: the last step, whose other nodes the head never reads."""
+        bilinear = self.query.weight.T @ self.key.weight
+        shift = self.key.weight.T @ self.query.bias
+        query = torch.addmm(shift, nodes[:, 0], bilinear)  # [P, s]
+        edges = torch.bmm(nodes, query[:, :, None]).squeeze(-1)  # [P, N]
+        edges = torch.softmax(edges.masked_fill(~key_mask, float("-inf")), dim=-1)
+        return F.relu(self.update(torch.bmm(edges[:, None, :], nodes).squeeze(1)))
+
 
 class SGRAFHead(nn.Module):
     """Pairwise similarity head, ``kind`` = ``"sgr"`` or ``"saf"``; returns logits (pre-sigmoid)."""
@@ -243,9 +252,10 @@ class SGRAFHead(nn.Module):
         if self.kind == "sgr":
             flat = nodes.reshape(n * m, n_nodes, s)
             key_mask = node_mask.expand(n, m, n_nodes).reshape(n * m, n_nodes)
-            for step in self.graph:
+            for step in self.graph[:-1]:
                 flat = step(flat, key_mask)
-            vec = flat[:, 0].reshape(n, m, s)
+            # the score reads only the global node: the last step updates node 0 alone (same output)
+            vec = (self.graph[-1].forward_first(flat, key_mask) if len(self.graph) else flat[:, 0]).reshape(n, m, s)
         else:
             vec = self._filtration(nodes, node_mask)
         return self.score_w(vec).squeeze(-1)
