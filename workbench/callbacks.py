@@ -106,7 +106,10 @@ class EpochPrinter(Callback):
         if record.get("split"):
             split = record["split"]
             parts.append(f"clean={split['clean_fraction']:.2f}" + (f" auc={split['auc']:.3f}" if "auc" in split else ""))
-        if record.get("val"):
-            parts.append(f"val rSum={record['val']['rsum']:.1f}")
+        val = record.get("val") or {}
+        if "rsum" in val:
+            parts.append(f"val rSum={val['rsum']:.1f}")
+        elif "avg_map" in val:
+            parts.append(f"val MAP={val['avg_map']:.3f}")
         parts.append(f"({record['time_s']['total']:.0f}s)")
         print("  ".join(parts), file=self.file or sys.stdout, flush=True)

@@ -39,6 +39,7 @@ __all__ = [
     "sweep_curves",
     "map_by_rate",
     "label_confusion",
+    "label_correction",
 ]
 
 TEMPLATE = "plotly_white"
@@ -425,3 +426,22 @@ def label_confusion(confusion: np.ndarray, class_names: Sequence[str], *,
         fig.update_yaxes(autorange="reversed", title_text="true class" if k == 1 else None, row=1, col=k)
     return _finish(fig, title or ("Row-normalised" if normalise else "Counts") + " label confusion",
                    height=480)
+
+
+def label_correction(records: Sequence[Mapping[str, Any]], *, title: str | None = None) -> go.Figure:
+    """Label track, one run by epoch (``metrics.jsonl``): accuracy of the labels trained on (corrected or
+    noisy) and of the given noisy labels against the truth, the selected fraction and the transported mass ρ.
+    """
+    keys = ("correction_accuracy", "noisy_accuracy", "selected_fraction", "rho", "predicted_accuracy")
+    frame = _series(records, "label", keys)
+    fig = go.Figure()
+    for key, name, dash, colour in (("correction_accuracy", "training-label accuracy", "solid", _GOOD),
+                                    ("noisy_accuracy", "noisy-label accuracy", "dot", _BAD),
+                                    ("predicted_accuracy", "classifier accuracy", "dash", None),
+                                    ("selected_fraction", "selected fraction", "dashdot", _GREY),
+                                    ("rho", "ρ (transported mass)", "longdash", None)):
+        if frame[key].notna().any():
+            fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[key], name=name, mode="lines+markers",
+                                     line_dash=dash, line_color=colour))
+    return _finish(fig, title or "Label correction by epoch (against the clean training labels)",
+                   xaxis_title="epoch", yaxis_title="fraction", yaxis_range=[0, 1.02])

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "RUN_ROOT/TARGET/table.csv and table.md with our numbers beside the paper's.\n\nTargets:\n" + lines
         + "\n\n--set narrows a grid axis (methods=vanilla,l2rm mrates=0.2,0.6 seeds=0) or overrides a training "
         "setting for every run (epochs=3).")
-    parser.add_argument("target", help="table1 ... table9, fig4 ... fig7")
+    parser.add_argument("target", help="table1 ... table9, fig4 ... fig7, uot-table")
     parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu",
                         help="cpu: the synthetic set on this machine; paper: the paper's data (GPU)")
     parser.add_argument("--run-root", default="runs", help="directory for TARGET/ (default: runs)")

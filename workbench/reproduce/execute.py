@@ -76,10 +76,12 @@ def _notebook_ok(path: Path) -> bool:
                                                and meta.get("end_time") is not None)
 
 
-def is_complete(run_dir: Path, setting: Setting) -> bool:
+def is_complete(run_dir: Path, setting: Setting, *, whole_grid: bool = False) -> bool:
     """The setting's notebook ran without error and (unless it analyses another run) its run finished."""
     if not _notebook_ok(run_dir / "notebook.ipynb"):
         return False
+    if whole_grid:
+        return (run_dir.parent / "table.csv").exists()
     if setting.source:
         return True
     try:
@@ -123,10 +125,14 @@ def _execute(target: Target, setting: Setting, root: Path, kind: str, extra: lis
     run_dir = root / setting.id
     run_dir.mkdir(parents=True, exist_ok=True)  # papermill does not create output folders
     nb = jupytext.read(notebook_dir() / target.notebook)
-    full = Setting(setting.id, setting.preset, (*setting.overrides, *extra), setting.labels,
-                   str((root.parent / setting.source).resolve()) if setting.source else None)
-    pm.execute_notebook(nb, str(run_dir / "notebook.ipynb"), parameters=full.parameters(str(run_dir.resolve()), kind),
-                        kernel_name=kernel, cwd=str(run_dir), progress_bar=False, log_output=False)
+    if target.whole_grid:  # the notebook runs the grid into the target folder and writes its tables
+        parameters = {"preset": kind, "run_root": str(root.resolve()), "overrides": list(extra), **setting.labels}
+    else:
+        full = Setting(setting.id, setting.preset, (*setting.overrides, *extra), setting.labels,
+                       str((root.parent / setting.source).resolve()) if setting.source else None)
+        parameters = full.parameters(str(run_dir.resolve()), kind)
+    pm.execute_notebook(nb, str(run_dir / "notebook.ipynb"), parameters=parameters, kernel_name=kernel,
+                        cwd=str(run_dir), progress_bar=False, log_output=False)
 
 
 def reproduce(target_name: str, kind: str, run_root: str | Path, *, jobs: int = 1, sets: Sequence[str] = (),
@@ -134,7 +140,7 @@ def reproduce(target_name: str, kind: str, run_root: str | Path, *, jobs: int = 
     """Run (or resume) every setting of a target, then write ``table.csv`` and ``table.md``.
 
     Args:
-        target_name: ``table1`` ... ``fig7`` (:data:`workbench.reproduce.targets.TARGETS`).
+        target_name: ``table1`` ... ``fig7``, ``uot-table`` (:data:`workbench.reproduce.targets.TARGETS`).
         kind: ``"cpu"`` (synthetic set) or ``"paper"`` (the paper's datasets; a GPU job).
         run_root: the directory under which ``<target>/`` is written.
         jobs: settings executed concurrently (each notebook is its own process; torch threads are split).
@@ -162,7 +168,7 @@ def reproduce(target_name: str, kind: str, run_root: str | Path, *, jobs: int = 
     t0 = time.perf_counter()
     todo = []
     for s in settings:
-        if is_complete(root / s.id, s):
+        if is_complete(root / s.id, s, whole_grid=target.whole_grid):
             report.skipped.append(s.id)
             if on_event:
                 on_event(s.id, "skip")
@@ -187,6 +193,10 @@ def reproduce(target_name: str, kind: str, run_root: str | Path, *, jobs: int = 
                 report.failed[sid] = error
             if on_event:
                 on_event(sid, "done" if error is None else "failed")
-    report.table = collect(target, settings, root, kind)
+    if target.whole_grid:
+        table = root / "table.csv"
+        report.table = table if table.exists() else None
+    else:
+        report.table = collect(target, settings, root, kind)
     report.seconds = time.perf_counter() - t0
     return report
