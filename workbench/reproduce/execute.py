@@ -76,12 +76,25 @@ def _notebook_ok(path: Path) -> bool:
                                                and meta.get("end_time") is not None)
 
 
-def is_complete(run_dir: Path, setting: Setting, *, whole_grid: bool = False) -> bool:
-    """The setting's notebook ran without error and (unless it analyses another run) its run finished."""
+def _executed_parameters(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]
+    except (OSError, KeyError, json.JSONDecodeError):
+        return None
+
+
+def is_complete(run_dir: Path, setting: Setting, *, whole_grid: bool = False,
+                parameters: dict[str, Any] | None = None) -> bool:
+    """The setting's notebook ran without error and (unless it analyses another run) its run finished.
+
+    A whole-grid notebook is complete when it ran with the same ``parameters`` and wrote its table (with
+    other parameters it runs again, and itself skips the runs that are already finished).
+    """
     if not _notebook_ok(run_dir / "notebook.ipynb"):
         return False
     if whole_grid:
-        return (run_dir.parent / "table.csv").exists()
+        return ((run_dir.parent / "table.csv").exists()
+                and _executed_parameters(run_dir / "notebook.ipynb") == parameters)
     if setting.source:
         return True
     try:
@@ -118,6 +131,15 @@ def run_setting(preset: str, overrides: Sequence[str], run_dir: str | Path, *, c
     return run(cfg, run_dir=run_dir, preset=preset, callbacks=callbacks, overwrite=bool(info))
 
 
+def _parameters(target: Target, setting: Setting, root: Path, kind: str, extra: list[str]) -> dict[str, Any]:
+    """The papermill parameters of a setting's notebook."""
+    if target.whole_grid:  # the notebook runs the grid into the target folder and writes its tables
+        return {"preset": kind, "run_root": str(root.resolve()), "overrides": list(extra), **setting.labels}
+    full = Setting(setting.id, setting.preset, (*setting.overrides, *extra), setting.labels,
+                   str((root.parent / setting.source).resolve()) if setting.source else None)
+    return full.parameters(str((root / setting.id).resolve()), kind)
+
+
 def _execute(target: Target, setting: Setting, root: Path, kind: str, extra: list[str], kernel: str) -> None:
     import jupytext
     import papermill as pm
@@ -125,12 +147,7 @@ def _execute(target: Target, setting: Setting, root: Path, kind: str, extra: lis
     run_dir = root / setting.id
     run_dir.mkdir(parents=True, exist_ok=True)  # papermill does not create output folders
     nb = jupytext.read(notebook_dir() / target.notebook)
-    if target.whole_grid:  # the notebook runs the grid into the target folder and writes its tables
-        parameters = {"preset": kind, "run_root": str(root.resolve()), "overrides": list(extra), **setting.labels}
-    else:
-        full = Setting(setting.id, setting.preset, (*setting.overrides, *extra), setting.labels,
-                       str((root.parent / setting.source).resolve()) if setting.source else None)
-        parameters = full.parameters(str(run_dir.resolve()), kind)
+    parameters = _parameters(target, setting, root, kind, extra)
     pm.execute_notebook(nb, str(run_dir / "notebook.ipynb"), parameters=parameters, kernel_name=kernel,
                         cwd=str(run_dir), progress_bar=False, log_output=False)
 
@@ -168,7 +185,8 @@ def reproduce(target_name: str, kind: str, run_root: str | Path, *, jobs: int = 
     t0 = time.perf_counter()
     todo = []
     for s in settings:
-        if is_complete(root / s.id, s, whole_grid=target.whole_grid):
+        if is_complete(root / s.id, s, whole_grid=target.whole_grid,
+                       parameters=_parameters(target, s, root, kind, extra) if target.whole_grid else None):
             report.skipped.append(s.id)
             if on_event:
                 on_event(s.id, "skip")
