@@ -134,3 +134,36 @@ def test_training_needs_two_images() -> None:
     regions, captions = _inputs(n=1, m=2, max_len=3, dim=8, regions=3)
     with pytest.raises(ValueError, match="at least 2 images"):
         head(regions.float(), Captions(captions.words.float(), captions.lengths))
+
+
+@pytest.mark.parametrize("kind", ["sgr", "saf"])
+def test_bf16_head_tracks_fp32_and_trains_fp32_parameters(kind: str) -> None:
+    torch.manual_seed(0)
+    exact = SGRAFHead(kind, 32, 16, 6, dropout=0.0)
+    fast = SGRAFHead(kind, 32, 16, 6, dropout=0.0, precision="bf16")
+    fast.load_state_dict(exact.state_dict())
+    regions, captions = _inputs(5, 7, 6, 32, 6)
+    regions, captions = regions.float(), Captions(captions.words.float(), captions.lengths)
+    for head in (exact, fast):
+        head.train()
+    ref, out = exact(regions, captions), fast(regions, captions)
+    assert out.dtype == torch.float32
+    # bf16 keeps ~3 significant digits: the deviation is a small fraction of how much the logits differ
+    assert (out - ref).abs().max() < 0.1 * ref.std(), ((out - ref).abs().max(), ref.std())
+    out.sum().backward()
+    ref.sum().backward()
+    # (the key biases get no gradient in either: they cancel in the edge softmax)
+    for (name, p), q in zip(fast.named_parameters(), exact.parameters()):
+        assert (p.grad is None) == (q.grad is None), name
+        if p.grad is not None:
+            assert p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all(), name
+    fast.eval(), exact.eval()
+    pairs = fast.forward_pairs(regions[:5], captions.select(torch.arange(5)))
+    assert pairs.dtype == torch.float32
+    exact_pairs = exact.forward_pairs(regions[:5], captions.select(torch.arange(5)))
+    assert (pairs - exact_pairs).abs().max() < 0.1 * ref.std()
+
+
+def test_unknown_precision_is_refused() -> None:
+    with pytest.raises(ValueError, match="precision"):
+        SGRAFHead("sgr", 8, 4, 3, precision="fp16")

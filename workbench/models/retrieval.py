@@ -45,7 +45,8 @@ class RetrievalModel(nn.Module):
         if cfg.backbone in ("saf", "sgr"):
             self.head = SGRAFHead(cfg.backbone, cfg.embed_size, cfg.sim_dim, n_regions,
                                   sgr_step=cfg.sgr_step, smooth=cfg.smooth, dropout=cfg.dropout,
-                                  saf_bn=cfg.saf_bn, chunk_mb=cfg.chunk_mb)
+                                  saf_bn=cfg.saf_bn, chunk_mb=cfg.chunk_mb,
+                                  precision=cfg.head_precision)
 
     @property
     def score_kind(self) -> str:

