@@ -27,13 +27,18 @@ RK = list(reference.RK_COLUMNS)
 Compare = Callable[[Path], pd.DataFrame]
 
 
-def to_markdown(frame: pd.DataFrame, floatfmt: str = ".1f") -> str:
-    """A GitHub markdown table (no extra dependency)."""
+def to_markdown(frame: pd.DataFrame, floatfmt: str | None = None) -> str:
+    """A GitHub markdown table (no extra dependency).
+
+    Floats use ``floatfmt`` if given; otherwise one decimal from 10 up (recalls, rSum) and three significant
+    digits below (costs, AUCs, λ = 0.07), so small quantities are not rounded away.
+    """
     def cell(v: Any) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return ""
         if isinstance(v, (float, np.floating)):
-            return format(float(v), floatfmt)
+            v = float(v)
+            return format(v, floatfmt or (".1f" if abs(v) >= 10 else ".3g"))
         return str(v).replace("|", "\\|")
 
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
