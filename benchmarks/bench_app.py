@@ -54,16 +54,13 @@ def measure(n_runs: int) -> dict[str, object]:
 
 
 def record(result: dict[str, object], path: Path) -> None:
-    """Append one row to the shared benchmark log (creating it with a header if it is not there)."""
-    if not path.exists():
-        path.write_text("# Benchmarks\n\n| date | benchmark | result | notes |\n|---|---|---|---|\n",
-                        encoding="utf-8")
-    row = (f"| {dt.date.today().isoformat()} | app: Runs page, {result['runs']} runs | first render "
-           f"{result['first_render_s']} s (target < {TARGET_S:g} s), "
-           f"cached rerun {result['cached_render_s']} s "
-           f"| AppTest, cold cache; Python {result['python']}, {result['cpus']} CPUs |\n")
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(row)
+    """Append one row to the dashboard section of the shared benchmark log."""
+    from workbench.bench import append_table_row
+
+    append_table_row(path, "## Dashboard first render (`benchmarks/bench_app.py`)",
+                     ["date", "runs", "first render s", "cached rerun s", "target s", "python", "CPUs"],
+                     [dt.date.today().isoformat(), str(result["runs"]), str(result["first_render_s"]),
+                      str(result["cached_render_s"]), f"{TARGET_S:g}", str(result["python"]), str(result["cpus"])])
 
 
 def main() -> None:
