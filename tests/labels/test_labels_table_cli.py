@@ -80,7 +80,9 @@ def test_cli_presets_train_table_and_errors(tmp_path: Path, capsys: pytest.Captu
     assert main(["labels", "train", "--preset", "tiny-ce", "--set", "rate=2"]) == 2
     assert "rate = 2.0 must be <= 1.0" in capsys.readouterr().err
     assert main(["labels", "train", "--preset", "tiny-ce", "--ablation", "no_ra"]) == 2
+    assert "ablation 'no_ra' applies to uot_rcl, not 'ce'" in capsys.readouterr().err
     assert main(["labels", "table", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere is not a directory" in capsys.readouterr().err
 
 
 def test_grid_skips_done_runs_and_restarts_leftovers(tmp_path: Path) -> None:
