@@ -19,6 +19,11 @@
 # instead), and swaps the rematching loss of Eq. 10 for a plain KL or InfoNCE. Its conclusions: every
 # component helps, the learnable cost most (+11.9 rSum over the cosine cost), and other rematching losses
 # also work. This notebook trains one variant and shows it beside the paper's row of that variant.
+#
+# One thing to know when reading the KL and InfoNCE rows: the refined alignment ``T`` is a fixed target, so
+# ``KL(T || p) = sum T log T - sum T log p`` differs from the soft cross-entropy ``-sum T log p`` only by a
+# constant. Both give the same gradients and, with the same seed, the same model: the two rows are equal
+# (the logged loss values differ by the entropy of ``T``). The paper's rows differ by run-to-run noise.
 # `workbench reproduce table3 --preset cpu|paper` runs every variant and collects `table.csv`.
 #
 # `workbench reproduce table3` injects each setting's parameters, e.g.

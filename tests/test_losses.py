@@ -97,6 +97,22 @@ def test_rematch_gradient_flows_to_scores_not_targets() -> None:
     assert target.grad is None
 
 
+def test_rematch_kl_and_infonce_differ_by_the_target_entropy_only() -> None:
+    g = torch.Generator().manual_seed(3)
+    t_i2t = torch.softmax(torch.randn(3, 3, generator=g, dtype=torch.float64), 1)
+    t_t2i = torch.softmax(torch.randn(3, 3, generator=g, dtype=torch.float64), 1)
+    values, grads = {}, {}
+    for kind in ("kl", "infonce", "sym_kl"):
+        scores = S.clone().requires_grad_(True)
+        loss = rematch_loss(scores, t_i2t, t_t2i, tau=0.1, kind=kind)["rematch_loss"]
+        loss.backward()
+        values[kind], grads[kind] = loss.item(), scores.grad
+    entropy = -float((t_i2t * t_i2t.log()).sum() + (t_t2i * t_t2i.log()).sum()) / 3
+    assert values["infonce"] - values["kl"] == pytest.approx(entropy, abs=1e-12)
+    torch.testing.assert_close(grads["kl"], grads["infonce"], rtol=0, atol=1e-12)
+    assert (grads["sym_kl"] - grads["kl"]).abs().max() > 1e-3  # the reverse term does change the gradient
+
+
 def test_shape_errors() -> None:
     with pytest.raises(ValueError, match="square"):
         triplet_loss(torch.zeros(2, 3))

@@ -155,7 +155,8 @@ def rematch_loss(scores: Tensor, target_i2t: Tensor, target_t2i: Tensor, *, tau:
         tau: softmax temperature of the predictions ``p = softmax(S / tau)``.
         kind: ``"sym_kl"`` = ``0.5 [KL(T||p) + KL(p||T)]`` per direction, summed over the two directions and
             averaged over rows (the paper and the official code); ``"kl"`` = ``KL(T||p)`` only;
-            ``"infonce"`` = soft cross-entropy ``-sum T log p``.
+            ``"infonce"`` = soft cross-entropy ``-sum T log p``. With ``T`` detached, ``"kl"`` and ``"infonce"``
+            differ by the constant ``sum T log T``: equal gradients, different logged values.
     """
     if target_i2t.shape != scores.shape or target_t2i.shape != scores.T.shape:
         raise ValueError(f"targets {tuple(target_i2t.shape)} / {tuple(target_t2i.shape)} do not match "
