@@ -10,7 +10,8 @@ Each main epoch:
    only disables the mask). ``split_guard=True`` keeps the whole set clean while the fitted mixture density
    is unimodal — a forced split of a one-mode loss distribution calls clean pairs noisy (measured on
    ``synthetic small`` after 1-4 warm-up epochs: 14-46 % of pairs called noisy at MRate 0, one mode; at
-   MRate 0.6 the density becomes bimodal once the split's AUC reaches ~0.88).
+   MRate 0.6 the density becomes bimodal once the split's AUC reaches ~0.88). ``cpu-l2rm-vse`` at MRate 0,
+   seed 0: test rSum 383.6 without the guard, 467.6 with it (vanilla 465.2).
 2. **Each step**, with a clean batch and a noisy batch (the noisy loader cycles):
 
    a. *cost update* (Eq. 6): ``k ~ U{1..reserve_ratio B}`` clean pairs are reserved among the rematching
