@@ -21,7 +21,7 @@
 # `workbench reproduce table7 --preset cpu|paper` runs the grid and collects `table.csv`.
 #
 # On the synthetic set the paper's recipe does cost accuracy at MRate 0: the beta mixture is fitted to a
-# one-mode loss distribution and still calls many clean pairs noisy (up to 75 % in one epoch), which are then
+# one-mode loss distribution and still calls many clean pairs noisy (81 % in one epoch of this run), which are then
 # only rematched. Measured (CPU preset, seed 0, test rSum): vanilla 465.2, L2RM 383.6, L2RM with
 # `--set l2rm.split_guard=true` (keep everything clean while the mixture density has one mode; not in the
 # paper) 467.6.
