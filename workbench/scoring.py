@@ -159,14 +159,17 @@ def _rerank(fine: np.ndarray, is_gt: np.ndarray, coarse: Tensor, gt_rows: Callab
 
 @torch.no_grad()
 def shortlist_ranks(encoded: Sequence[EncodedSplit], captions_per_image: int, k: int,
-                    combine: Combine = _activated) -> tuple[np.ndarray, np.ndarray]:
+                    combine: Combine = _activated, candidates: Sequence[EncodedSplit] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """0-based i2t and t2i ranks when only each query's top-``k`` global candidates are re-scored.
 
-    Candidates come from the mean-pooled cosine; the head scores only those ``k`` pairs per query (batched
-    as aligned pairs). A ground truth outside the shortlist gets rank ``k`` plus the number of items above
-    it in the coarse ranking (always >= k, so it never counts for R@K with K <= k).
+    Candidates come from the mean-pooled cosine of ``candidates`` (default: the scored models themselves);
+    the head scores only those ``k`` pairs per query (batched as aligned pairs). A ground truth outside the
+    shortlist gets rank ``k`` plus the number of items above it in the coarse ranking (always >= k, so it
+    never counts for R@K with K <= k). A SAF/SGR model never trains its mean-pooled embeddings to align,
+    so its own shortlist misses most ground truths; a VSE model of the same data is the usual source.
     """
-    coarse = _global_scores(encoded)  # [N, M]
+    coarse = _global_scores(candidates or encoded)  # [N, M]
     n_img, n_cap = coarse.shape
     score = pair_fn(encoded, combine)
     gt_image = np.arange(n_cap) // captions_per_image
@@ -188,9 +191,12 @@ def shortlist_ranks(encoded: Sequence[EncodedSplit], captions_per_image: int, k:
 
 def evaluate_split(models: Sequence[RetrievalModel], split: EvalSplit, device: torch.device, *,
                    mode: str = "exhaustive", shortlist_k: int = 50, image_chunk: int = 128,
-                   caption_chunk: int = 640, coco: bool = False,
-                   combine: Combine = _activated) -> dict[str, RetrievalMetrics]:
+                   caption_chunk: int = 640, coco: bool = False, combine: Combine = _activated,
+                   shortlist_models: Sequence[RetrievalModel] = ()) -> dict[str, RetrievalMetrics]:
     """Metrics of the combined models on ``split``: ``{"all": ...}``, plus ``"5fold"`` / ``"5k"`` for COCO.
+
+    ``shortlist_models`` (shortlist mode): the models whose global embeddings pick the candidates, e.g. a
+    VSE run on the same data; by default the evaluated models' own mean-pooled embeddings.
 
     With ``coco=True`` the split must hold 5000 images: ``"all"`` and ``"5fold"`` are then the mean over
     five 1K folds (the paper's main COCO protocol) and ``"5k"`` the full 5K test.
@@ -203,7 +209,8 @@ def evaluate_split(models: Sequence[RetrievalModel], split: EvalSplit, device: t
     k = split.captions_per_image
     n_img, n_cap = split.n_images, len(split.captions)
     if mode == "shortlist":
-        i2t, t2i = shortlist_ranks(encoded, k, shortlist_k, combine)
+        candidates = [encode_split(m, split, device) for m in shortlist_models] or None
+        i2t, t2i = shortlist_ranks(encoded, k, shortlist_k, combine, candidates)
         return {"all": metrics_from_ranks(i2t, t2i)}
     sim, pairs = similarity_fn(encoded, combine), pair_fn(encoded, combine)
     if coco:
@@ -223,10 +230,10 @@ def is_coco_test(cfg: TrainConfig, split: EvalSplit, split_name: str) -> bool:
 
 
 def evaluate(models: Sequence[RetrievalModel], split: EvalSplit, split_name: str, cfg: TrainConfig,
-             device: torch.device, *, mode: str | None = None, shortlist_k: int | None = None
-             ) -> dict[str, RetrievalMetrics]:
+             device: torch.device, *, mode: str | None = None, shortlist_k: int | None = None,
+             shortlist_models: Sequence[RetrievalModel] = ()) -> dict[str, RetrievalMetrics]:
     """Evaluate a method's (or an ensemble's) models on a split with the config's protocol and rule."""
     return evaluate_split(models, split, device, mode=mode or cfg.eval.mode,
                           shortlist_k=shortlist_k or cfg.eval.shortlist_k, image_chunk=cfg.eval.image_chunk,
                           caption_chunk=cfg.eval.caption_chunk, coco=is_coco_test(cfg, split, split_name),
-                          combine=combination(cfg))
+                          combine=combination(cfg), shortlist_models=shortlist_models)

@@ -74,3 +74,31 @@ def test_short_shortlist_against_a_brute_force_oracle() -> None:
             assert t2i[c] == np.sum(fine[cand[~hit], c] >= fine[gt[c], c])
         else:
             assert t2i[c] >= k
+
+
+def test_shortlist_candidates_can_come_from_another_model() -> None:
+    torch.manual_seed(3)
+    split, vocab = _split(n=20)
+    cfg = dict(word_dim=8, embed_size=16, sim_dim=8)
+    head = RetrievalModel(ModelConfig(backbone="sgr", **cfg), vocab_size=vocab, img_dim=10, n_regions=6).eval()
+    picker = RetrievalModel(ModelConfig(backbone="vse", **cfg), vocab_size=vocab, img_dim=10, n_regions=6).eval()
+    enc, picked = (encode_split(m, split, torch.device("cpu")) for m in (head, picker))
+    k = 4
+    i2t, _ = shortlist_ranks([enc], 5, k=k, candidates=[picked])
+    own, _ = shortlist_ranks([enc], 5, k=k)
+    assert not np.array_equal(i2t, own)  # the candidates really changed
+    fine = similarity_fn([enc])(np.arange(20), np.arange(100))
+    img, txt = picker.global_embeddings(picked.regions, picked.captions)
+    coarse = (img @ txt.T).detach().numpy()
+    gt = np.arange(100) // 5
+    for i in range(20):  # the head's ranking within the picker's top-k, as in the oracle above
+        cand = np.argsort(-coarse[i], kind="stable")[:k]
+        hit = gt[cand] == i
+        if hit.any():
+            assert i2t[i] == np.sum(fine[i, cand[~hit]] >= fine[i, cand[hit]].max())
+        else:
+            assert i2t[i] >= k
+    via_api = evaluate_split([head], split, torch.device("cpu"), mode="shortlist", shortlist_k=k,
+                             shortlist_models=[picker])["all"]
+    direct = evaluate_split([head], split, torch.device("cpu"), mode="shortlist", shortlist_k=k)["all"]
+    assert via_api.as_dict() != direct.as_dict()

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--split", choices=("test", "val"), help="re-evaluate on this split")
     ev.add_argument("--mode", choices=("exhaustive", "shortlist"), help="pairwise heads: all pairs or shortlist")
     ev.add_argument("--shortlist-k", type=int, default=50)
+    ev.add_argument("--shortlist-from", metavar="RUN_DIR",
+                    help="shortlist mode: take candidates from this run's global embeddings (e.g. a VSE run "
+                    "on the same data) instead of the evaluated model's own mean-pooled ones")
     ev.add_argument("--out-dir", help="ensemble: where to write its run directory")
     ev.add_argument("--run-root", default="runs", help="ensemble: directory for its run (default: runs)")
     ev.set_defaults(func=_eval)
@@ -91,6 +94,8 @@ def _eval(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return 0
     run_dir = Path(args.run_dirs[0])
+    if args.shortlist_from and args.mode != "shortlist":
+        raise ConfigError("--shortlist-from needs --mode shortlist")
     if args.split is None and args.mode is None:
         path = run_dir / "results.json"
         if not path.exists():
@@ -110,7 +115,15 @@ def _eval(args: argparse.Namespace) -> int:
     models = load_run_models(run_dir, data, torch.device("cpu"))
     name = args.split or "test"
     split = data.val if name == "val" else data.test
-    metrics = evaluate(models, split, name, cfg, torch.device("cpu"), mode=args.mode, shortlist_k=args.shortlist_k)
+    shortlisters = []
+    if args.shortlist_from:
+        source = run_config(args.shortlist_from).data
+        if (source.dataset, source.size) != (cfg.data.dataset, cfg.data.size):
+            raise ConfigError(f"--shortlist-from {args.shortlist_from}: trained on {source.dataset} "
+                              f"({source.size}), but {run_dir} on {cfg.data.dataset} ({cfg.data.size})")
+        shortlisters = load_run_models(args.shortlist_from, data, torch.device("cpu"))
+    metrics = evaluate(models, split, name, cfg, torch.device("cpu"), mode=args.mode, shortlist_k=args.shortlist_k,
+                       shortlist_models=shortlisters)
     print(json.dumps({k: dataclasses.asdict(v) for k, v in metrics.items()}, indent=2))
     return 0
 
