@@ -70,14 +70,21 @@ def _inputs(batch: int, generator: torch.Generator, vocab: int, words: tuple[int
     return images, tokens, lengths
 
 
-def _time(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def _time_interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median seconds of each function, the repeats interleaved (a, b, a, b, ...) after one warm-up each.
+
+    Interleaving keeps a slow phase of a shared machine from landing on one mode only, so the ratio of the
+    medians is steadier than timing the modes one after the other.
+    """
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
 
 
 def bench_step(batch: int, *, kind: str = "sgr", repeats: int = 3, seed: int = 0, embed: int = 1024,
@@ -106,16 +113,19 @@ def bench_step(batch: int, *, kind: str = "sgr", repeats: int = 3, seed: int = 0
     max_dev = float((batched_out - loop_out).abs().max())
     if max_dev > 1e-4:
         raise AssertionError(f"batched and loop scores differ by {max_dev:.3g}")
-    batched_s = _time(lambda: step(True), repeats)
-    loop_s = _time(lambda: step(False), repeats)
+    modes: dict[str, Callable[[], Any]] = {"batched": lambda: step(True), "loop": lambda: step(False)}
+    if bf16:
+        bf_out = step(True, low_precision=True)
+        modes["bf16"] = lambda: step(True, low_precision=True)
+    seconds = _time_interleaved(modes, repeats)
+    batched_s, loop_s = seconds["batched"], seconds["loop"]
     out: dict[str, Any] = {"batch": batch, "kind": kind, "batched_s": round(batched_s, 3),
                            "loop_s": round(loop_s, 3), "speedup": round(loop_s / batched_s, 2),
                            "max_abs_diff": max_dev, "threads": torch.get_num_threads()}
     if bf16:
-        bf_out = step(True, low_precision=True)
-        out["bf16_s"] = round(_time(lambda: step(True, low_precision=True), repeats), 3)
+        out["bf16_s"] = round(seconds["bf16"], 3)
         out["bf16_max_abs_diff"] = float((bf_out - batched_out).abs().max())
-        out["bf16_speedup"] = round(loop_s / out["bf16_s"], 2)
+        out["bf16_speedup"] = round(loop_s / seconds["bf16"], 2)
     return out
 
 

@@ -242,8 +242,8 @@ class SGRAFHead(nn.Module):
         txt_glob = self.t_global(captions)  # [m, d]
         n, (m, length, d) = regions.shape[0], words.shape
         attn = scan_weights(regions, words, self.smooth)  # [n, m*L, R]
-        pre = local_projection(attn, regions, words.reshape(m * length, d), self.local_w.weight, self.local_w.bias)
-        local = l2norm(pre.view(n, m, length, -1), dim=-1)  # [n, m, L, s]
+        local = local_projection(attn, regions, words.reshape(m * length, d), self.local_w.weight, self.local_w.bias,
+                                 normalise=True).view(n, m, length, -1)  # l2norm(W (c - w)^2 + b): [n, m, L, s]
         glob = l2norm(self.global_w((img_glob[:, None] - txt_glob[None]).pow(2)), dim=-1)  # [n, m, s]
         nodes = torch.cat([glob[:, :, None], local], dim=2)
         node_mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)  # [m, L+1]
