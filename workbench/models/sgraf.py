@@ -169,8 +169,8 @@ class SGRAFHead(nn.Module):
         """Logits ``[n, m]`` (float32) for every image of ``regions [n, R, d]`` with every caption.
 
         With ``precision="bf16"`` the head runs under bfloat16 autocast (matrix products in bf16, parameters
-        and gradients in fp32): ``workbench bench step`` measured 2.2x the fp32 per-caption loop at batch
-        128 on a 2-core AMX CPU (fp32 batched: 1.5x), logits within ~1e-3 of fp32.
+        and gradients in fp32): ``workbench bench step`` measured 3.0x the fp32 per-caption loop at batch
+        128 on a 2-core AMX CPU (fp32 batched: 1.8x), logits within ~1e-3 of fp32.
         """
         with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             return self._all_pairs(regions, captions)
