@@ -52,14 +52,15 @@ def test_gradcheck() -> None:
     assert torch.autograd.gradcheck(fused.local_projection, (attn, regions, words, weight, bias))
 
 
-def test_mixed_precision_inputs_follow_the_activations() -> None:
+@pytest.mark.parametrize("normalise", [False, True])
+def test_mixed_precision_inputs_follow_the_activations(normalise: bool) -> None:
     g = torch.Generator().manual_seed(2)
     attn = torch.softmax(torch.randn(2, 4, 3, generator=g), -1).bfloat16()
     regions = torch.randn(2, 3, 5, generator=g).bfloat16()
     words = torch.randn(4, 5, generator=g).bfloat16()
     weight = torch.randn(2, 5, generator=g, requires_grad=True)
     bias = torch.randn(2, generator=g, requires_grad=True)
-    out = fused.local_projection(attn, regions, words, weight, bias)
+    out = fused.local_projection(attn, regions, words, weight, bias, normalise=normalise)
     assert out.dtype == torch.bfloat16
     out.float().sum().backward()
     assert weight.grad is not None and weight.grad.dtype == torch.float32

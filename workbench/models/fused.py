@@ -92,7 +92,7 @@ class _LocalProjection(torch.autograd.Function):
         t, f = _norms(attn, gram)
         scaled = attn * f.to(attn.dtype)[..., None]  # f a: [n, M, R]
         out = attn.new_empty(n, rows, weight.shape[0])
-        out_norm = attn.new_empty(n, rows) if normalise else None
+        out_norm = attn.new_empty(n, rows, dtype=t.dtype) if normalise else None  # |P| in float32 at least
         blocks = _blocks(n, rows, d)
         diff_buf = _buffer(attn, blocks, d)  # reused: no allocation per block
         for im, rw in blocks:
@@ -102,8 +102,8 @@ class _LocalProjection(torch.autograd.Function):
             proj = out[im, rw].view(k * size, -1)
             torch.addmm(bias, diff.view(k * size, d).square_(), weight.T, out=proj)
             if normalise:  # in cache, while the block is fresh: P / (|P| + eps)
-                out_norm[im, rw] = torch.linalg.vector_norm(proj, dim=-1).view(k, size)
-                proj.mul_((out_norm[im, rw].reshape(k * size, 1) + _EPS).reciprocal_())
+                out_norm[im, rw] = torch.linalg.vector_norm(proj, dim=-1, dtype=t.dtype).view(k, size)
+                proj.mul_((out_norm[im, rw].reshape(k * size, 1) + _EPS).reciprocal_().to(proj.dtype))
         ctx.save_for_backward(attn, regions, words, weight, gram, t, f, *((out, out_norm) if normalise else ()))
         return out
 
