@@ -66,7 +66,7 @@ class ModelConfig(Section):
     bi_gru: bool = True
     gru_layers: int = bounded(1, ge=1)
     saf_bn: str = choice("per_caption", "per_caption", "per_call",
-                         doc="SAF BatchNorm statistics in training: per caption (official loop) or per call")
+                         doc="SAF BatchNorm statistics in training: per caption (official loop) or per caption chunk")
     chunk_mb: float = bounded(96.0, gt=0.0, doc="memory budget (MB) of the pairwise head's largest chunk")
     head_precision: str = choice("fp32", "fp32", "bf16",
                                  doc="pairwise head arithmetic: fp32, or bf16 autocast (logits stay fp32)")

@@ -167,3 +167,41 @@ def test_bf16_head_tracks_fp32_and_trains_fp32_parameters(kind: str) -> None:
 def test_unknown_precision_is_refused() -> None:
     with pytest.raises(ValueError, match="precision"):
         SGRAFHead("sgr", 8, 4, 3, precision="fp16")
+
+
+@pytest.mark.parametrize("node_rows", [1, 60, 10_000])
+def test_caption_chunks_cover_all_captions_within_the_node_row_bound(node_rows: int) -> None:
+    """Chunks partition the length-sorted captions; each has <= chunk_node_rows rows unless it is one caption."""
+    head = SGRAFHead("sgr", dim=8, sim_dim=4, n_regions=3, dropout=0.0)
+    head.chunk_node_rows = node_rows
+    lengths = torch.tensor([3, 7, 5, 7, 2, 6, 4, 1, 5])
+    order = torch.argsort(lengths, descending=True, stable=True)
+    n_images = 4
+    chunks = head._caption_chunks(order, lengths, n_images)
+    assert torch.equal(torch.cat(chunks), order)
+    for chunk in chunks:
+        rows = n_images * len(chunk) * (int(lengths[chunk].max()) + 1)
+        assert rows <= node_rows or len(chunk) == 1
+    expected = {1: len(lengths), 10_000: 1}.get(node_rows)
+    if expected is not None:
+        assert len(chunks) == expected
+
+
+@pytest.mark.parametrize("kind", ["sgr", "saf"])
+def test_node_row_chunking_keeps_scores_and_gradients(kind: str) -> None:
+    """Training mode with captions split by the node-row bound equals one chunk (SAF per-caption BN too)."""
+    torch.manual_seed(2)
+    head = SGRAFHead(kind, dim=16, sim_dim=8, n_regions=4, dropout=0.0).double()
+    head.train()
+    regions, captions = _inputs(n=5, m=9, max_len=6, dim=16, regions=4, seed=4)
+    results = []
+    for node_rows in (10**9, 40):
+        head.chunk_node_rows = node_rows
+        scores = head(regions, captions)
+        results.append((scores, torch.autograd.grad(scores.sum(), list(head.parameters()), allow_unused=True)))
+    (one, grads_one), (many, grads_many) = results
+    torch.testing.assert_close(many, one)
+    for a, b in zip(grads_many, grads_one):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b)
