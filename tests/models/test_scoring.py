@@ -48,6 +48,18 @@ def test_shortlist_covering_everything_equals_exhaustive(backbone: str) -> None:
     assert full_list.as_dict() == pytest.approx(exhaustive.as_dict())
 
 
+def _assert_i2t_is_fine_rank_within_coarse_top_k(i2t: np.ndarray, fine: np.ndarray, coarse: np.ndarray,
+                                                  gt: np.ndarray, k: int) -> None:
+    """Brute-force oracle: image i's rank = fine-score rank of its best caption among the coarse top-k (>= k if none)."""
+    for i in range(len(i2t)):
+        cand = np.argsort(-coarse[i], kind="stable")[:k]
+        hit = gt[cand] == i
+        if hit.any():
+            assert i2t[i] == np.sum(fine[i, cand[~hit]] >= fine[i, cand[hit]].max())
+        else:
+            assert i2t[i] >= k
+
+
 def test_short_shortlist_against_a_brute_force_oracle() -> None:
     torch.manual_seed(2)
     split, vocab = _split(n=20)
@@ -60,13 +72,7 @@ def test_short_shortlist_against_a_brute_force_oracle() -> None:
     img, txt = model.global_embeddings(enc.regions, enc.captions)
     coarse = (img @ txt.T).detach().numpy()
     gt = np.arange(100) // 5
-    for i in range(20):
-        cand = np.argsort(-coarse[i], kind="stable")[:k]
-        hit = gt[cand] == i
-        if hit.any():
-            assert i2t[i] == np.sum(fine[i, cand[~hit]] >= fine[i, cand[hit]].max())
-        else:
-            assert i2t[i] >= k
+    _assert_i2t_is_fine_rank_within_coarse_top_k(i2t, fine, coarse, gt, k)
     for c in range(100):
         cand = np.argsort(-coarse[:, c], kind="stable")[:k]
         hit = cand == gt[c]
@@ -90,14 +96,8 @@ def test_shortlist_candidates_can_come_from_another_model() -> None:
     fine = similarity_fn([enc])(np.arange(20), np.arange(100))
     img, txt = picker.global_embeddings(picked.regions, picked.captions)
     coarse = (img @ txt.T).detach().numpy()
-    gt = np.arange(100) // 5
-    for i in range(20):  # the head's ranking within the picker's top-k, as in the oracle above
-        cand = np.argsort(-coarse[i], kind="stable")[:k]
-        hit = gt[cand] == i
-        if hit.any():
-            assert i2t[i] == np.sum(fine[i, cand[~hit]] >= fine[i, cand[hit]].max())
-        else:
-            assert i2t[i] >= k
+    # the head's ranking within the picker's top-k, as in the oracle above
+    _assert_i2t_is_fine_rank_within_coarse_top_k(i2t, fine, coarse, np.arange(100) // 5, k)
     via_api = evaluate_split([head], split, torch.device("cpu"), mode="shortlist", shortlist_k=k,
                              shortlist_models=[picker])["all"]
     direct = evaluate_split([head], split, torch.device("cpu"), mode="shortlist", shortlist_k=k)["all"]
