@@ -110,7 +110,7 @@ class _LocalProjection(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         attn, regions, words, weight, gram, t, f, *normalised = ctx.saved_tensors
-        n, rows, n_regions = attn.shape
+        n, rows, _ = attn.shape
         d = regions.shape[-1]
         need_attn, need_regions, need_words, need_weight, need_bias = ctx.needs_input_grad[:5]
         grad = grad.contiguous()
@@ -118,19 +118,17 @@ class _LocalProjection(torch.autograd.Function):
         scaled = attn * f_act[..., None]
         weight2 = 2.0 * weight  # folds the 2 of d(x^2) into dP W
         d_attn = torch.empty_like(attn) if need_attn else None
-        d_regions = torch.empty_like(regions) if need_regions else None
+        d_regions = torch.zeros_like(regions) if need_regions else None
         d_words = torch.zeros_like(words) if need_words else None
         d_weight = torch.zeros_like(weight) if need_weight else None
+        blocks = _blocks(n, rows, d)
         if normalised:  # gradient through P_hat = P / (|P| + eps), block-wise below
             out, out_norm = normalised
             out_f = (out_norm + _EPS).reciprocal()
-            d_pre_buf = _buffer(grad, _blocks(n, rows, d), grad.shape[-1])
+            d_pre_buf = _buffer(grad, blocks, grad.shape[-1])
         # db = sum of dP: summed at once here, or block by block below once dP is known
         d_bias = (weight.new_zeros(weight.shape[0]) if normalised else grad.sum(dim=(0, 1))) if need_bias else None
-        blocks = _blocks(n, rows, d)
         diff_buf, sq_buf, g_buf = (_buffer(attn, blocks, d) for _ in range(3))
-        if d_regions is not None:
-            d_regions.zero_()
         for im, rw in blocks:
             k, size = im.stop - im.start, rw.stop - rw.start
             a, a_f, v = attn[im, rw], scaled[im, rw], regions[im]
