@@ -27,10 +27,11 @@ elementwise step is a pass over main memory. Two observations make it cheap:
     dw_k = -\\sum_i g_{ik}, \\qquad dW = \\sum dP^\\top (\\hat c - w)^{\\odot 2}, \\qquad db = \\sum dP.
 
 The forward works block by block (a group of images x word rows of about :data:`BLOCK_ELEMENTS` elements, so
-a block stays in cache) and keeps only the inputs and the per-row ``t`` and ``f``; the backward recomputes
-``\\hat c - w`` per block. Per block that is two elementwise passes over a ``[rows, d]`` tensor forward and
-four backward; everything else is matrix products. The result equals the unfused computation to rounding
-(``tests/models/test_fused.py``, float64, including ``gradcheck``).
+a block stays in cache) and keeps only the inputs, the Gram matrices and the per-row ``t`` and ``f`` (with
+``normalise=True`` also its output and the output's row norms, ``[n, M, s]`` and ``[n, M]``); the backward
+recomputes ``f a`` and, per block, ``\\hat c - w``. Per block that is two elementwise passes over a ``[rows, d]``
+tensor forward and four backward; everything else is matrix products. The result equals the unfused
+computation to rounding (``tests/models/test_fused.py``, float64, including ``gradcheck``).
 """
 
 from __future__ import annotations
