@@ -65,6 +65,25 @@ def cycle_batches(indices: np.ndarray, batch_size: int, rng: np.random.Generator
         yield from batch_order(indices, batch_size, rng, drop_last=True)
 
 
+def covering_batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, slice]]:
+    """Shuffled batches of exactly ``batch_size`` indices that score every one of ``range(n)`` once.
+
+    Yields ``(idx, keep)``: the last batch is completed with indices from the start of the permutation, and
+    ``idx[keep]`` are the indices whose values the batch owns (the completion's second values are discarded).
+    Full batches keep per-batch statistics comparable (NCR's losses, DECL's in-batch argmax, the learned
+    cost's fixed width).
+    """
+    if n < batch_size:
+        raise ValueError(f"training set of {n} pairs is smaller than the batch size {batch_size}")
+    perm = rng.permutation(n)
+    n_batches = math.ceil(n / batch_size)
+    filler = n_batches * batch_size - n
+    padded = np.concatenate([perm, perm[:filler]])
+    for i in range(n_batches):
+        keep = slice(0, batch_size - filler) if i == n_batches - 1 else slice(None)
+        yield padded[i * batch_size:(i + 1) * batch_size], keep
+
+
 def shared_pair_scores(model: RetrievalModel, images: Tensor, tokens: Tensor, lengths: Tensor, *,
                        logits: bool = False) -> Tensor:
     """Scores ``[n_img, n_cap]`` of raw images and captions, shared over processes when distributed.
@@ -171,9 +190,9 @@ class Method(ABC):
                 "extra": self.extra_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for model, sd in zip(self.models, state["models"]):
+        for model, sd in zip(self.models, state["models"], strict=True):
             model.load_state_dict(sd)
-        for opt, sd in zip(self.optimizers, state["optimizers"]):
+        for opt, sd in zip(self.optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(sd)
         self.load_extra_state(state.get("extra", {}))
 
@@ -222,20 +241,11 @@ class Method(ABC):
         pair_index)`` sees every batch's score matrix (e.g. to record the learned cost of each pair).
         """
         train = self.data.train
-        b = self.cfg.optim.batch_size
-        n = train.n_pairs
-        if n < b:
-            raise ValueError(f"training set of {n} pairs is smaller than the batch size {b}")
-        perm = rng.permutation(n)
-        n_batches = math.ceil(n / b)
-        padded = np.concatenate([perm, perm[: n_batches * b - n]])
-        losses = np.empty(n, dtype=np.float64)
+        losses = np.empty(train.n_pairs, dtype=np.float64)
         model.eval()
-        for i in range(n_batches):
-            idx = padded[i * b:(i + 1) * b]
+        for idx, keep in covering_batches(train.n_pairs, self.cfg.optim.batch_size, rng):
             scores = self.batch_scores(model, train.batch(idx))
             per = per_sample_hinge(scores, self.cfg.optim.margin).double().cpu().numpy()
-            keep = slice(0, b - (n_batches * b - n)) if i == n_batches - 1 else slice(None)
             losses[idx[keep]] = per[keep]
             if extra is not None:
                 extra(scores, idx)

@@ -14,7 +14,7 @@ One network trained on its pre-activation scores ``z`` (:meth:`Method.batch_scor
   ``e = E + E^T`` is row-normalised and pair i is clean iff ``argmax_j e[i, j] = i`` *within its batch*; the
   flags are reused for the epoch's (differently shuffled) training batches. The normalised diagonal
   ``e[i, i]`` serves as the clean score of the split-quality AUC. The last short batch is completed with
-  pairs from the start of the permutation, as in :meth:`Method.per_sample_losses`.
+  pairs from the start of the permutation (:func:`~workbench.methods.base.covering_batches`).
 
 Ranking uses the backbone's activated score (``sigmoid(z)`` for SAF/SGR, the cosine for VSE).
 
@@ -25,7 +25,6 @@ the SGRAF setting — and the RDH margin is measured on ``tanh(cos)``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from workbench.config import TrainConfig
 from workbench.data.dataset import RetrievalData
 from workbench.losses import total_loss
 from workbench.losses_robust import edl_loss, evidence, rdh_loss, rdh_negatives
-from workbench.methods.base import EpochContext, EpochStats, LossMeter, Method, batch_order
+from workbench.methods.base import EpochContext, EpochStats, LossMeter, Method, batch_order, covering_batches
 from workbench.mixture import split_report
 
 __all__ = ["DECL"]
@@ -73,25 +72,17 @@ class DECL(Method):
         """Clean flags ``[N]`` (in-batch argmax of the symmetrised, normalised evidence) and ``e[i, i]``
         ``[N]``."""
         model, train = self.models[0], self.data.train
-        b, n, tau = self.cfg.optim.batch_size, train.n_pairs, self.cfg.decl.tau
-        if n < b:
-            raise ValueError(f"training set of {n} pairs is smaller than the batch size {b}")
-        perm = rng.permutation(n)
-        n_batches = math.ceil(n / b)
-        padded = np.concatenate([perm, perm[: n_batches * b - n]])
-        clean = np.zeros(n, dtype=bool)
-        score = np.zeros(n, dtype=np.float64)
+        b, tau = self.cfg.optim.batch_size, self.cfg.decl.tau
+        clean = np.zeros(train.n_pairs, dtype=bool)
+        score = np.zeros(train.n_pairs, dtype=np.float64)
         model.eval()
-        for i in range(n_batches):
-            idx = padded[i * b:(i + 1) * b]
+        for idx, keep in covering_batches(train.n_pairs, b, rng):
             e = evidence(self.batch_scores(model, train.batch(idx), logits=True), tau)
             sym = e + e.T
             normed = sym / sym.sum(dim=1, keepdim=True)
             hit = (normed.argmax(dim=1) == torch.arange(b, device=normed.device)).cpu().numpy()
-            diag = normed.diagonal().double().cpu().numpy()
-            keep = slice(0, b - (n_batches * b - n)) if i == n_batches - 1 else slice(None)
             clean[idx[keep]] = hit[keep]
-            score[idx[keep]] = diag[keep]
+            score[idx[keep]] = normed.diagonal().double().cpu().numpy()[keep]
         model.train()
         return clean, score
 
