@@ -419,7 +419,7 @@ def _effective_status(info: Mapping[str, Any], run_json: Path) -> tuple[str, str
     if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
         return "failed", f"process {pid} exited without finishing the run (killed or crashed)"
     if host != socket.gethostname() and time.time() - run_json.stat().st_mtime > _HEARTBEAT_STALE_S:
-        return "failed", "no sign of life for over 6 h (host {host})".format(host=host)
+        return "failed", f"no sign of life for over 6 h (host {host})"
     return "running", None
 
 

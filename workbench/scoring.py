@@ -30,7 +30,13 @@ from torch import Tensor
 from workbench.config import TrainConfig
 from workbench.data.dataset import EvalSplit
 from workbench.errors import ConfigError
-from workbench.evaluate import RetrievalMetrics, coco_5fold, coco_5k, metrics_from_ranks, recall_from_similarity
+from workbench.evaluate import (
+    RetrievalMetrics,
+    coco_5fold,
+    coco_5k,
+    metrics_from_ranks,
+    recall_from_similarity,
+)
 from workbench.models import Captions, RetrievalModel
 
 __all__ = [

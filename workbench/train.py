@@ -243,7 +243,7 @@ def _test(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.d
     """Test the best-on-validation models (the last ones if no checkpoint was written)."""
     if writer is not None and (writer.checkpoint("best.pt")).exists():
         state = torch.load(writer.checkpoint("best.pt"), map_location="cpu", weights_only=True)
-        for model, sd in zip(method.eval_models(), state["models"]):
+        for model, sd in zip(method.eval_models(), state["models"], strict=True):
             model.load_state_dict(sd)
     metrics = evaluate_method(method, data, "test", cfg, device)
     results: dict[str, Any] = {"test": metrics["all"], "best_epoch": best["epoch"],

@@ -82,7 +82,7 @@ def test_planted_pairs_match_the_supervision(l2rm_cfg, tiny_data: RetrievalData,
     method._cost_step(clean, torch.Generator().manual_seed(0))
     (_, sup), (_, images) = [e for e in seen if e[0] == "sup"][0], [e for e in seen if e[0] == "images"][0]
     assert 1 <= sup.k <= 12 and sup.pi_sup.sum() == sup.k
-    for slot, caption in zip(sup.slots.tolist(), sup.captions.tolist()):
+    for slot, caption in zip(sup.slots.tolist(), sup.captions.tolist(), strict=True):
         assert sup.pi_sup[slot, caption] == 1
         torch.testing.assert_close(images[slot], clean.images[caption])
 
@@ -143,5 +143,5 @@ def test_state_round_trip_replays_the_next_epoch(l2rm_cfg, tiny_data: RetrievalD
     run_epoch(method, 2, steps=steps_a, torch_seed=2)
     run_epoch(copy, 2, steps=steps_b, torch_seed=2)
     assert steps_a == steps_b
-    for a, b in zip(val_scores(method), val_scores(copy)):
+    for a, b in zip(val_scores(method), val_scores(copy), strict=True):
         torch.testing.assert_close(a, b)

@@ -31,7 +31,7 @@ def _inputs(seed: int) -> tuple[torch.Tensor, ...]:
 def _assert_same_values_and_gradients(out: torch.Tensor, ref: torch.Tensor, inputs: tuple[torch.Tensor, ...]) -> None:
     torch.testing.assert_close(out, ref)
     upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
-    for got, want in zip(torch.autograd.grad(out, inputs, upstream), torch.autograd.grad(ref, inputs, upstream)):
+    for got, want in zip(torch.autograd.grad(out, inputs, upstream), torch.autograd.grad(ref, inputs, upstream), strict=True):
         torch.testing.assert_close(got, want)
 
 

@@ -111,7 +111,7 @@ def test_batched_head_equals_per_caption_loop_train_mode(kind: str) -> None:
     reference = _reference(head, regions, captions)
     grads_r = torch.autograd.grad(reference.sum(), list(head.parameters()), allow_unused=True)
     torch.testing.assert_close(batched, reference, atol=1e-5, rtol=1e-5)
-    for param, gb, gr in zip(head.parameters(), grads_b, grads_r):
+    for param, gb, gr in zip(head.parameters(), grads_b, grads_r, strict=True):
         # the key bias cancels in the edge softmax: its gradient is exactly 0 (unused in the batched head)
         gb = torch.zeros_like(param) if gb is None else gb
         gr = torch.zeros_like(param) if gr is None else gr
@@ -153,7 +153,7 @@ def test_bf16_head_tracks_fp32_and_trains_fp32_parameters(kind: str) -> None:
     out.sum().backward()
     ref.sum().backward()
     # (the key biases get no gradient in either: they cancel in the edge softmax)
-    for (name, p), q in zip(fast.named_parameters(), exact.parameters()):
+    for (name, p), q in zip(fast.named_parameters(), exact.parameters(), strict=True):
         assert (p.grad is None) == (q.grad is None), name
         if p.grad is not None:
             assert p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all(), name
@@ -201,7 +201,7 @@ def test_node_row_chunking_keeps_scores_and_gradients(kind: str) -> None:
         results.append((scores, torch.autograd.grad(scores.sum(), list(head.parameters()), allow_unused=True)))
     (one, grads_one), (many, grads_many) = results
     torch.testing.assert_close(many, one)
-    for a, b in zip(grads_many, grads_one):
+    for a, b in zip(grads_many, grads_one, strict=True):
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(a, b)

@@ -92,7 +92,7 @@ def test_dummy_extension_solves_partial_ot_for_any_xi(rng: np.random.Generator, 
 # ----------------------------------------------------------------------------- scene truth, batches
 def _overlap_by_hand(truth, caption: int, image: int) -> float:
     said, true = 0, 0
-    for cls, attr in zip(truth.caption_classes[caption], truth.caption_attributes[caption]):
+    for cls, attr in zip(truth.caption_classes[caption], truth.caption_attributes[caption], strict=True):
         if cls < 0:
             continue
         have = truth.attribute_of(image, cls)
@@ -111,7 +111,7 @@ def test_scene_overlap_is_one_exactly_where_the_caption_fits(train_split, rng: n
     overlap = teaching.scene_overlap(truth, captions, images)
     assert overlap.shape == (30, 30) and overlap.min() >= 0 and overlap.max() <= 1
     np.testing.assert_array_equal(overlap == 1.0, truth.compatibility(captions, images).T)
-    for r, s in zip(rng.integers(0, 30, 40), rng.integers(0, 30, 40)):
+    for r, s in zip(rng.integers(0, 30, 40), rng.integers(0, 30, 40), strict=True):
         assert overlap[r, s] == pytest.approx(_overlap_by_hand(truth, captions[s], images[r]))
 
 

@@ -24,7 +24,7 @@ from workbench.reproduce import views
 from workbench.runs import list_figures, read_figure
 
 RK = list(reference.RK_COLUMNS)
-OURS = dict(zip(RK, [50.0, 70.0, 80.0, 40.0, 60.0, 70.0, 370.0]))
+OURS = dict(zip(RK, [50.0, 70.0, 80.0, 40.0, 60.0, 70.0, 370.0], strict=True))
 
 
 def make_run(path: Path, results: dict[str, Any] | None = None, **info: Any) -> Path:
@@ -162,7 +162,7 @@ def test_recall_bars_draws_ours_and_paper_not_the_delta(tmp_path: Path) -> None:
     frame = views.retrieval_comparison(run, "cpu")
     fig = views.recall_bars(frame)
     assert [t.name for t in fig.data] == list(frame.index[:2])
-    for trace, (_, row) in zip(fig.data, frame.iloc[:2].iterrows()):
+    for trace, (_, row) in zip(fig.data, frame.iloc[:2].iterrows(), strict=True):
         np.testing.assert_allclose(trace.y, row[RK[:-1]].to_numpy(dtype=float))
     assert "479.8" in fig.layout.title.text and "370.0" in fig.layout.title.text
 

@@ -52,7 +52,7 @@ def test_two_processes_equal_one(tmp_path: Path, method: str, backbone: str) -> 
     # SGR's hardest negatives are picked from pairwise scores: after a warm-up epoch of float32 rounding a
     # tied pair can flip, which moves an epoch's mean hinge by a few parts per thousand (measured 2e-3).
     rel = 1e-3 if backbone == "vse" else 1e-2
-    for a, b in zip(one, two):
+    for a, b in zip(one, two, strict=True):
         for name, value in a["losses"].items():
             assert b["losses"][name] == pytest.approx(value, rel=rel, abs=1e-4), (a["epoch"], name)
         if a.get("split"):

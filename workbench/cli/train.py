@@ -107,7 +107,7 @@ def _eval(args: argparse.Namespace) -> int:
     import torch
 
     from workbench.data.dataset import load_retrieval_data
-    from workbench.ensemble import run_config, load_run_models
+    from workbench.ensemble import load_run_models, run_config
     from workbench.scoring import evaluate
 
     cfg = run_config(run_dir)

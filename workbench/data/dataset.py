@@ -80,7 +80,7 @@ class TokenizedCaptions:
         starts, ends = self.offsets[index], self.offsets[index + 1]
         lengths = ends - starts
         tokens = np.zeros((len(index), int(lengths.max()) if len(index) else 0), dtype=np.int64)
-        for row, (s, e) in enumerate(zip(starts, ends)):
+        for row, (s, e) in enumerate(zip(starts, ends, strict=True)):
             tokens[row, : e - s] = self.flat[s:e]
         return torch.from_numpy(tokens), torch.from_numpy(lengths)
 

@@ -169,6 +169,6 @@ def _markdown(target: Target, table: pd.DataFrame, kind: str) -> str:
     for k in RK:
         if f"{k}_std" in shown and k in shown:
             shown[k] = [("" if pd.isna(m) else f"{m:.1f}" if pd.isna(s) else f"{m:.1f} ± {s:.1f}")
-                        for m, s in zip(shown[k], shown[f"{k}_std"])]
+                        for m, s in zip(shown[k], shown[f"{k}_std"], strict=True)]
             shown = shown.drop(columns=[f"{k}_std"])
     return f"# {target.description}\n\n{note}\n\n" + to_markdown(shown)
