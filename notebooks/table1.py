@@ -28,8 +28,7 @@ source_run: str = ""  # unused here (figure notebooks analyse an existing run)
 
 # %%
 from workbench.callbacks import EpochPrinter
-from workbench.reproduce import run_setting
-from workbench.reproduce import views
+from workbench.reproduce import run_setting, views
 
 result = run_setting(preset, overrides, run_dir, callbacks=[EpochPrinter()])
 

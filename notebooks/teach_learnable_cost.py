@@ -99,7 +99,7 @@ grad = net.linear.weight.grad
 print("rows of W with a gradient:", np.flatnonzero(grad.abs().sum(1).numpy()).tolist())
 print("planted captions:         ", sorted(captions.tolist()))
 print("max |dL/dW[c] - S[q]| over planted (q, c):",
-      float(max((grad[c] - example.similarity[q]).abs().max() for q, c in zip(slots, captions))))
+      float(max((grad[c] - example.similarity[q]).abs().max() for q, c in zip(slots, captions, strict=True))))
 assert set(np.flatnonzero(grad.abs().sum(1).numpy())) <= set(captions.tolist())
 
 # %% [markdown]

@@ -64,7 +64,7 @@ print(f"transported {partial.plan.sum():.3f} = rho; mass received by the {n_outl
 assert np.isclose(partial.plan.sum(), rho) and received[:n_outliers].sum() < 1e-9
 
 fig = go.Figure()
-for i, j in zip(*np.nonzero(partial.plan > 1e-9)):
+for i, j in zip(*np.nonzero(partial.plan > 1e-9), strict=True):
     fig.add_trace(go.Scatter(x=[x[i, 0], y[j, 0]], y=[x[i, 1], y[j, 1]], mode="lines", showlegend=False,
                              line=dict(color="#999999", width=1 + 20 * partial.plan[i, j]), hoverinfo="skip"))
 fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="source", marker_size=10))

@@ -63,7 +63,7 @@ print(f"OT cost {lp.value:.4f}; entries of n * plan: {np.unique(np.round(lp.plan
 assert np.allclose(lp.plan * n_points, np.round(lp.plan * n_points), atol=1e-9)  # a permutation matrix / n
 
 fig = go.Figure()
-for i, j in zip(*np.nonzero(lp.plan > 1e-12)):
+for i, j in zip(*np.nonzero(lp.plan > 1e-12), strict=True):
     fig.add_trace(go.Scatter(x=[x[i, 0], y[j, 0]], y=[x[i, 1], y[j, 1]], mode="lines",
                              line=dict(color="#999999", width=1), showlegend=False, hoverinfo="skip"))
 fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="source x", marker_size=10))
