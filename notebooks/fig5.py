@@ -36,18 +36,12 @@ labels: dict = {}  # the setting's labels (mrate)
 source_run: str = ""  # an existing L2RM run directory to analyse; empty: train the setting into run_dir
 
 # %%
-from pathlib import Path
-
 from workbench import viz
 from workbench.callbacks import EpochPrinter
-from workbench.reproduce import run_setting, views
+from workbench.reproduce import analysed_run, views
 from workbench.runs import read_metrics
 
-if source_run:
-    analysed = Path(source_run)
-else:
-    run_setting(preset, overrides, run_dir, callbacks=[EpochPrinter()])
-    analysed = Path(run_dir)
+analysed = analysed_run(source_run, preset, overrides, run_dir, callbacks=[EpochPrinter()])
 examples = views.artifact_table(analysed, "rematch_examples.parquet")
 epochs = sorted(examples["epoch"].unique().tolist())
 print(f"{analysed}: {len(examples)} rematched pairs saved at epochs {epochs}")

@@ -36,17 +36,11 @@ labels: dict = {}  # the setting's labels (mrate)
 source_run: str = ""  # an existing L2RM run directory to analyse; empty: train the setting into run_dir
 
 # %%
-from pathlib import Path
-
 from workbench import viz
 from workbench.callbacks import EpochPrinter
-from workbench.reproduce import run_setting, views
+from workbench.reproduce import analysed_run, views
 
-if source_run:
-    analysed = Path(source_run)
-else:
-    run_setting(preset, overrides, run_dir, callbacks=[EpochPrinter()])
-    analysed = Path(run_dir)
+analysed = analysed_run(source_run, preset, overrides, run_dir, callbacks=[EpochPrinter()])
 ranks = views.artifact_table(analysed, "refined_ranks.parquet")
 
 # %% [markdown]

@@ -8,6 +8,7 @@ call :func:`run_setting`, which trains, resumes or reuses one run directory.
 from workbench.reproduce.execute import (
     DEFAULT_KERNEL,
     ReproduceReport,
+    analysed_run,
     is_complete,
     notebook_dir,
     reproduce,
@@ -19,6 +20,7 @@ from workbench.reproduce.targets import TARGETS, Setting, Target, get_target
 __all__ = [
     "DEFAULT_KERNEL",
     "ReproduceReport",
+    "analysed_run",
     "Setting",
     "TARGETS",
     "Target",

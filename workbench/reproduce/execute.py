@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.configbase import parse_assignment
-from workbench.errors import ConfigError, WorkbenchError
+from workbench.errors import ConfigError, RunDirError, WorkbenchError
 from workbench.reproduce.targets import GRID_KEYS, Setting, Target, get_target
 from workbench.runs import read_results
 
@@ -129,6 +129,19 @@ def run_setting(preset: str, overrides: Sequence[str], run_dir: str | Path, *, c
         log.warning("%s: an earlier attempt stopped before its first checkpoint; starting it again", run_dir)
     cfg = get_preset(preset).config().override(list(overrides))
     return run(cfg, run_dir=run_dir, preset=preset, callbacks=callbacks, overwrite=bool(info))
+
+
+def analysed_run(source_run: str | Path, preset: str, overrides: Sequence[str], run_dir: str | Path, *,
+                 callbacks: Sequence[Any] = ()) -> Path:
+    """The run directory a figure notebook analyses: ``source_run`` if given, else ``run_dir`` trained (or
+    resumed, or reused) by :func:`run_setting`. A ``source_run`` without a ``run.json`` is an error."""
+    if source_run:
+        source = Path(source_run)
+        if not (source / "run.json").is_file():
+            raise RunDirError(f"source_run {source} is not a run directory (no run.json)")
+        return source
+    run_setting(preset, overrides, run_dir, callbacks=callbacks)
+    return Path(run_dir)
 
 
 def _parameters(target: Target, setting: Setting, root: Path, kind: str, extra: list[str]) -> dict[str, Any]:
