@@ -11,6 +11,7 @@ from method_helpers import (
     CoTeachingRun,
     decreased,
     model_states,
+    new_method,
     restore,
     run_coteaching,
     run_epoch,
@@ -19,6 +20,7 @@ from method_helpers import (
 
 from workbench.config import TrainConfig
 from workbench.data.dataset import RetrievalData
+from workbench.errors import RunDirError
 from workbench.methods.ncr import NCR
 
 
@@ -89,3 +91,11 @@ def test_state_round_trip_gives_identical_scores_and_next_epoch(
     assert steps == run.final_steps
     for got_state, want_state in zip(model_states(restored), run.final, strict=True):
         assert all(torch.equal(got_state[name], want_state[name]) for name in want_state)
+
+
+def test_a_checkpoint_with_another_number_of_models_is_a_clear_error(
+        run: CoTeachingRun, tiny_config: Callable[..., TrainConfig], tiny_data: RetrievalData) -> None:
+    vanilla_state = new_method(tiny_config("vanilla"), tiny_data).state_dict()  # one model, one optimiser
+    ncr = new_method(tiny_config("ncr", warmup_epochs=2, epochs=2), tiny_data)
+    with pytest.raises(RunDirError, match="checkpoint of a ncr run holds 1 models, this method has 2"):
+        ncr.load_state_dict(vanilla_state)

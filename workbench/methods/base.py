@@ -27,6 +27,7 @@ from torch import Tensor
 from workbench import distributed
 from workbench.config import TrainConfig
 from workbench.data.dataset import Batch, RetrievalData
+from workbench.errors import RunDirError
 from workbench.losses import per_sample_hinge
 from workbench.models import Captions, RetrievalModel, build_model, mean_pool
 
@@ -190,6 +191,10 @@ class Method(ABC):
                 "extra": self.extra_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, ours in (("models", self.models), ("optimizers", self.optimizers)):
+            if len(state[key]) != len(ours):
+                raise RunDirError(f"checkpoint of a {self.name} run holds {len(state[key])} {key}, this method has "
+                                  f"{len(ours)} (a checkpoint of another method or version?)")
         for model, sd in zip(self.models, state["models"], strict=True):
             model.load_state_dict(sd)
         for opt, sd in zip(self.optimizers, state["optimizers"], strict=True):
