@@ -189,7 +189,7 @@ def reproduce(target_name: str, kind: str, run_root: str | Path, *, jobs: int = 
     unknown = [k for k in grid if k not in target.axes]
     if unknown:
         raise ConfigError(f"{target.name} has no grid axis {unknown}; its axes are {', '.join(target.axes)}")
-    settings = target.grid(kind, grid)
+    settings = target.settings(kind, grid)
     if jobs > 1 and not any(o.startswith("threads=") for o in extra):
         extra.append(f"threads={max(1, (os.cpu_count() or 1) // jobs)}")
     root = Path(run_root) / target.name

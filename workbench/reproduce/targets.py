@@ -56,6 +56,17 @@ class Target:
     axes: tuple[str, ...]
     whole_grid: bool = False
 
+    def settings(self, kind: str, grid: Mapping[str, list[str]]) -> list[Setting]:
+        """The settings of ``grid`` (narrowed axes) for ``kind``; each has its own run directory name."""
+        settings = self.grid(kind, grid)
+        seen: dict[str, Setting] = {}
+        for setting in settings:
+            if setting.id in seen:
+                raise ConfigError(f"{self.name}: two settings share the run directory {setting.id!r} "
+                                  f"({dict(seen[setting.id].labels)} and {dict(setting.labels)})")
+            seen[setting.id] = setting
+        return settings
+
 
 #: grid axes a user may narrow with --set (values are comma-separated lists)
 GRID_KEYS = ("methods", "mrates", "seeds", "backbones", "datasets", "variants", "warmups", "rhos", "lams",
@@ -97,8 +108,10 @@ def _retrieval_grid(kind: str, grid: Mapping[str, list[str]], *, rates: Sequence
             for backbone in _axis(grid, "backbones", ["saf", "sgr"]):
                 for mrate in rates:
                     name = f"{dataset}-{method}-{backbone}-{mrate:g}"
-                    out.append(Setting(name, name, (), {"method": method, "backbone": backbone, "mrate": mrate,
-                                                        "seed": 0, "dataset": dataset}))
+                    for seed in _axis(grid, "seeds", [0], int):
+                        out.append(Setting(f"{name}-s{seed}", name, (f"seed={seed}",),
+                                           {"method": method, "backbone": backbone, "mrate": mrate,
+                                            "seed": seed, "dataset": dataset}))
     return out
 
 
@@ -113,8 +126,9 @@ def _table7(kind: str, grid: Mapping[str, list[str]]) -> list[Setting]:
 def _table2(kind: str, grid: Mapping[str, list[str]]) -> list[Setting]:
     methods = _axis(grid, "methods", PAPER_METHODS)
     if kind == "paper":
-        return [Setting(f"cc152k-{m}-{b}", f"cc152k-{m}-{b}", (), {"method": m, "backbone": b, "dataset": "cc152k"})
-                for m in methods for b in _axis(grid, "backbones", ["saf", "sgr"])]
+        return [Setting(f"cc152k-{m}-{b}-s{s}", f"cc152k-{m}-{b}", (f"seed={s}",),
+                        {"method": m, "backbone": b, "dataset": "cc152k", "seed": s})
+                for m in methods for b in _axis(grid, "backbones", ["saf", "sgr"]) for s in _axis(grid, "seeds", [0], int)]
     # CPU stand-in for real, unknown mismatches: NCR-style caption-level noise at 20 %
     mrate = float(grid.get("mrate", ["0.2"])[0])
     return [Setting(f"{m}-vse-caption{_fmt(mrate)}-s{s}", f"cpu-{m}-vse",
@@ -143,7 +157,7 @@ def _table3(kind: str, grid: Mapping[str, list[str]]) -> list[Setting]:
     if unknown:
         raise ConfigError(f"unknown ablation(s) {unknown}; choose from {list(ABLATIONS)}")
     base, extra = ("f30k-l2rm-sgr-0.6", ()) if kind == "paper" else ("cpu-l2rm-vse", ("mrate=0.6",))
-    return [Setting(_slug(v), base, (*extra, *ABLATIONS[v], f"seed={s}"),
+    return [Setting(f"{_slug(v)}-s{s}", base, (*extra, *ABLATIONS[v], f"seed={s}"),
                     {"variant": v, "method": "l2rm", "mrate": 0.6, "seed": s})
             for v in variants for s in _axis(grid, "seeds", [0], int)]
 
