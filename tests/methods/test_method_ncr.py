@@ -94,7 +94,7 @@ def test_state_round_trip_gives_identical_scores_and_next_epoch(
 
 
 def test_a_checkpoint_with_another_number_of_models_is_a_clear_error(
-        run: CoTeachingRun, tiny_config: Callable[..., TrainConfig], tiny_data: RetrievalData) -> None:
+        tiny_config: Callable[..., TrainConfig], tiny_data: RetrievalData) -> None:
     vanilla_state = new_method(tiny_config("vanilla"), tiny_data).state_dict()  # one model, one optimiser
     ncr = new_method(tiny_config("ncr", warmup_epochs=2, epochs=2), tiny_data)
     with pytest.raises(RunDirError, match="checkpoint of a ncr run holds 1 models, this method has 2"):
