@@ -47,6 +47,7 @@ class RetrievalModel(nn.Module):
                                   sgr_step=cfg.sgr_step, smooth=cfg.smooth, dropout=cfg.dropout,
                                   saf_bn=cfg.saf_bn, chunk_mb=cfg.chunk_mb,
                                   precision=cfg.head_precision)
+        self.sparse_grad = cfg.sparse_grad and cfg.backbone == "sgr"
 
     @property
     def score_kind(self) -> str:
@@ -59,12 +60,17 @@ class RetrievalModel(nn.Module):
     def encode_captions(self, tokens: Tensor, lengths: Tensor) -> Captions:
         return self.text_encoder(tokens, lengths)
 
-    def logits(self, regions: Tensor, captions: Captions) -> Tensor:
-        """Pre-activation similarity ``[n, m]`` of encoded images and captions."""
+    def logits(self, regions: Tensor, captions: Captions, *, sparse_loss: bool = False) -> Tensor:
+        """Pre-activation similarity ``[n, m]`` of encoded images and captions.
+
+        ``sparse_loss=True`` declares that the loss reads few entries' gradients (the hardest-negative triplet
+        loss); the SGR head then back-propagates through those pairs only (``model.sparse_grad``,
+        :mod:`workbench.models.sparse_grad`). Values and gradients are unchanged; VSE and SAF ignore it.
+        """
         if self.head is None:
             img, txt = mean_pool(regions, captions)
             return img @ txt.T
-        return self.head(regions, captions)
+        return self.head(regions, captions, sparse_grad=sparse_loss and self.sparse_grad)
 
     def activate(self, logits: Tensor) -> Tensor:
         return logits if self.head is None else torch.sigmoid(logits)

@@ -31,6 +31,7 @@ from torch.nn import functional as F
 
 from workbench.models.encoders import Captions, l2norm, xavier_linear_
 from workbench.models.fused import local_projection
+from workbench.models.sparse_grad import sparse_grad_logits
 
 __all__ = ["VisualSelfAttention", "TextSelfAttention", "SGRAFHead", "scan_attention", "scan_weights"]
 
@@ -166,20 +167,78 @@ class SGRAFHead(nn.Module):
             self.gate_bn = nn.BatchNorm1d(1)
 
     # ------------------------------------------------------------------ public API
-    def forward(self, regions: Tensor, captions: Captions) -> Tensor:
+    def forward(self, regions: Tensor, captions: Captions, *, sparse_grad: bool = False) -> Tensor:
         """Logits ``[n, m]`` (float32) for every image of ``regions [n, R, d]`` with every caption.
 
         With ``precision="bf16"`` the head runs under bfloat16 autocast (matrix products in bf16, parameters
-        and gradients in fp32): ``workbench bench step`` measured 3.0x the fp32 per-caption loop at batch
-        128 on a 2-core AMX CPU (fp32 batched: 1.8x), logits within ~1e-3 of fp32.
-        """
-        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return self._all_pairs(regions, captions)
+        and gradients in fp32), logits within ~1e-3 of fp32. ``workbench bench step`` at batch 128 on a 2-core
+        AMX CPU, against the fp32 per-caption loop: ordinary backward 1.6-1.8x (fp32) and 3.0x (bf16); with
+        ``sparse_grad`` and the triplet loss 3.9x (fp32) and 6.0x (bf16).
 
-    def _all_pairs(self, regions: Tensor, captions: Captions) -> Tensor:
+        ``sparse_grad=True`` (SGR in training): the pairs are scored without keeping activations, and the
+        backward recomputes only the pairs whose incoming gradient is non-zero
+        (:mod:`workbench.models.sparse_grad`). The gradients are those of the ordinary computation; a loss
+        that touches few pairs (the hardest-negative triplet: the diagonal and at most two negatives per
+        row) then costs about one forward pass instead of a forward and a backward over all pairs. SAF is
+        excluded: its per-caption BatchNorm couples every pair of a caption.
+        """
         if self.training and regions.shape[0] < 2:
             raise ValueError("training the SGRAF head needs at least 2 images (BatchNorm statistics)")
-        img_glob = self.v_global(regions)  # [n, d]
+        img_glob, txt_glob = self.v_global(regions), self.t_global(captions)
+        if sparse_grad and torch.is_grad_enabled():
+            if self.kind != "sgr":
+                raise ValueError("sparse_grad needs the SGR head: SAF's per-caption BatchNorm couples all "
+                                 "pairs of a caption, so every pair's activations are needed")
+            return sparse_grad_logits(self, regions, captions, img_glob, txt_glob)
+        return self.all_pair_logits(regions, captions, img_glob, txt_glob)
+
+    def all_pair_logits(self, regions: Tensor, captions: Captions, img_glob: Tensor, txt_glob: Tensor) -> Tensor:
+        """Logits ``[n, m]`` of all pairs given the global vectors ``img_glob [n, d]`` and ``txt_glob [m, d]``.
+
+        The global vectors come from :attr:`v_global` / :attr:`t_global` (computed once per batch: their
+        BatchNorm and dropout must be shared by every pair).
+        """
+        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return self._all_pairs(regions, captions, img_glob, txt_glob)
+
+    def indexed_logits(self, regions: Tensor, captions: Captions, img_glob: Tensor, txt_glob: Tensor,
+                       image_index: Tensor, caption_index: Tensor) -> Tensor:
+        """Logits ``[P]`` of the pairs (``image_index[p]``, ``caption_index[p]``), both ``[P]`` long.
+
+        Each SGR pair is computed on its own (the same function as in :meth:`all_pair_logits`); for SAF in
+        training the per-caption BatchNorm statistics are not defined for single pairs, so that is refused.
+        """
+        if self.training and self.kind == "saf":
+            raise ValueError("SAF pairs cannot be scored one by one in training (per-caption BatchNorm); "
+                             "call .eval() first")
+        if image_index.shape != caption_index.shape or image_index.dim() != 1:
+            raise ValueError(f"image_index {tuple(image_index.shape)} and caption_index "
+                             f"{tuple(caption_index.shape)} must be equal 1-d shapes")
+        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            out = regions.new_empty(image_index.shape[0])
+            step = max(1, self._budget() // max(int(captions.lengths.max()) * self.dim, 1))
+            for start in range(0, image_index.shape[0], step):
+                sl = slice(start, start + step)
+                img, cap = image_index[sl], caption_index[sl]
+                nodes, mask = self._aligned_nodes(regions[img], img_glob[img], captions.select(cap), txt_glob[cap])
+                out[sl] = self._reduce(nodes, mask)[:, 0].to(out.dtype)
+            return out
+
+    def forward_pairs(self, regions: Tensor, captions: Captions) -> Tensor:
+        """Logits ``[P]`` of aligned pairs: image ``p`` of ``regions [P, R, d]`` with caption ``p``.
+
+        For re-ranking shortlists in evaluation (eval mode only: in training the global vectors' BatchNorm
+        would see only the shortlist's images, and SAF's per-caption statistics are not defined for pairs).
+        """
+        if self.training:
+            raise ValueError("forward_pairs is for evaluation; call .eval() first")
+        if regions.shape[0] != len(captions):
+            raise ValueError(f"{regions.shape[0]} images but {len(captions)} captions")
+        index = torch.arange(regions.shape[0], device=regions.device)
+        return self.indexed_logits(regions, captions, self.v_global(regions), self.t_global(captions), index, index)
+
+    # ------------------------------------------------------------------ internals
+    def _all_pairs(self, regions: Tensor, captions: Captions, img_glob: Tensor, txt_glob: Tensor) -> Tensor:
         order = torch.argsort(captions.lengths.cpu(), descending=True, stable=True).to(regions.device)
         n = regions.shape[0]
         # Training keeps all images in every chunk (SAF's per-caption BatchNorm statistics need them);
@@ -189,10 +248,10 @@ class SGRAFHead(nn.Module):
         for start in range(0, n, image_step):
             rows = slice(start, min(n, start + image_step))
             for chunk in self._caption_chunks(order, captions.lengths, rows.stop - rows.start):
-                out[rows, chunk] = self._pair_logits(regions[rows], img_glob[rows], captions.select(chunk)).to(out.dtype)
+                nodes, mask = self._nodes(regions[rows], img_glob[rows], captions.select(chunk), txt_glob[chunk])
+                out[rows, chunk] = self._reduce(nodes, mask).to(out.dtype)
         return out
 
-    # ------------------------------------------------------------------ internals
     def _budget(self) -> int:
         """Elements allowed in the largest ``[images, captions, L, d]`` intermediate of one chunk."""
         return max(1, int(self.chunk_mb * 2**20 / 4))
@@ -218,37 +277,10 @@ class SGRAFHead(nn.Module):
             start += size
         return chunks
 
-    def forward_pairs(self, regions: Tensor, captions: Captions) -> Tensor:
-        """Logits ``[P]`` of aligned pairs: image ``p`` of ``regions [P, R, d]`` with caption ``p``.
-
-        For re-ranking shortlists in evaluation (eval mode only: SAF's per-caption BatchNorm statistics
-        are not defined for single pairs).
-        """
-        if self.training:
-            raise ValueError("forward_pairs is for evaluation; call .eval() first")
-        if regions.shape[0] != len(captions):
-            raise ValueError(f"{regions.shape[0]} images but {len(captions)} captions")
-        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return self._aligned_pairs(regions, captions)
-
-    def _aligned_pairs(self, regions: Tensor, captions: Captions) -> Tensor:
-        img_glob = self.v_global(regions)
-        out = regions.new_empty(regions.shape[0])
-        step = max(1, self._budget() // max(int(captions.lengths.max()) * self.dim, 1))
-        for start in range(0, regions.shape[0], step):
-            sl = slice(start, start + step)
-            nodes, mask = self._aligned_nodes(regions[sl], img_glob[sl], captions.select(sl))
-            out[sl] = self._reduce(nodes, mask)[:, 0].to(out.dtype)
-        return out
-
-    def _pair_logits(self, regions: Tensor, img_glob: Tensor, captions: Captions) -> Tensor:
-        nodes, mask = self._nodes(regions, img_glob, captions)
-        return self._reduce(nodes, mask)
-
-    def _nodes(self, regions: Tensor, img_glob: Tensor, captions: Captions) -> tuple[Tensor, Tensor]:
+    def _nodes(self, regions: Tensor, img_glob: Tensor, captions: Captions,
+               txt_glob: Tensor) -> tuple[Tensor, Tensor]:
         """Similarity nodes ``[n, m, L+1, s]`` of all pairs and their mask ``[1, m, L+1]``."""
         words, mask = captions.words, captions.mask  # [m, L, d], [m, L]
-        txt_glob = self.t_global(captions)  # [m, d]
         n, (m, length, d) = regions.shape[0], words.shape
         attn = scan_weights(regions, words, self.smooth)  # [n, m*L, R]
         local = local_projection(attn, regions, words.reshape(m * length, d), self.local_w.weight, self.local_w.bias,
@@ -258,10 +290,10 @@ class SGRAFHead(nn.Module):
         node_mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)  # [m, L+1]
         return nodes, node_mask[None]
 
-    def _aligned_nodes(self, regions: Tensor, img_glob: Tensor, captions: Captions) -> tuple[Tensor, Tensor]:
+    def _aligned_nodes(self, regions: Tensor, img_glob: Tensor, captions: Captions,
+                       txt_glob: Tensor) -> tuple[Tensor, Tensor]:
         """Nodes ``[P, 1, L+1, s]`` of aligned pairs and their mask ``[P, 1, L+1]``."""
         words, mask = captions.words, captions.mask  # [P, L, d], [P, L]
-        txt_glob = self.t_global(captions)
         scores = F.leaky_relu(torch.bmm(regions, words.transpose(1, 2)), 0.1)  # [P, R, L]
         attn = torch.softmax(l2norm(scores, dim=2) * self.smooth, dim=1)  # over regions
         context = l2norm(torch.bmm(attn.transpose(1, 2), regions), dim=-1)  # [P, L, d]
