@@ -125,6 +125,10 @@ def rce_loss(scores: Tensor, tau: float = 0.05, epsilon: float = 1e-7) -> dict[s
     return {"rce_loss": 0.5 * total}
 
 
+#: warm-up losses whose gradient reaches few entries of the score matrix (the diagonal and hardest negatives)
+SPARSE_WARMUP_LOSSES = frozenset({"triplet"})
+
+
 def warmup_loss(scores: Tensor, kind: str, *, tau: float = 0.05, margin: float = 0.2,
                 epsilon: float = 1e-7) -> dict[str, Tensor]:
     """L2RM's warm-up loss (Table 4): ``infonce_rce`` (paper), ``infonce``, ``triplet`` or ``triplet_all`` (all negatives)."""

@@ -86,18 +86,19 @@ def covering_batches(n: int, batch_size: int, rng: np.random.Generator) -> Itera
 
 
 def shared_pair_scores(model: RetrievalModel, images: Tensor, tokens: Tensor, lengths: Tensor, *,
-                       logits: bool = False) -> Tensor:
+                       logits: bool = False, sparse_loss: bool = False) -> Tensor:
     """Scores ``[n_img, n_cap]`` of raw images and captions, shared over processes when distributed.
 
     Each process encodes its slice of the images and of the captions; region embeddings (and for VSE the
     pooled caption embeddings) are gathered with gradients; the pairwise heads score all images against the
     local captions and the columns are gathered. Every process then holds the full matrix, and the gradients
     that :func:`workbench.distributed.sync_gradients` averages equal those of one process (tested in
-    ``tests/train/test_ddp_gradients.py``). Single process: a plain forward.
+    ``tests/train/test_ddp_gradients.py``). Single process: a plain forward. ``sparse_loss``: see
+    :meth:`RetrievalModel.logits`.
     """
     info = distributed.current()
     if not info.enabled:
-        out = model.logits(model.encode_images(images), model.encode_captions(tokens, lengths))
+        out = model.logits(model.encode_images(images), model.encode_captions(tokens, lengths), sparse_loss=sparse_loss)
         return out if logits else model.activate(out)
     i0, i1 = distributed.shard_bounds(images.shape[0], info)
     c0, c1 = distributed.shard_bounds(tokens.shape[0], info)
@@ -107,7 +108,7 @@ def shared_pair_scores(model: RetrievalModel, images: Tensor, tokens: Tensor, le
         img, txt = mean_pool(regions, local)
         out = img @ distributed.gather_with_grad(txt).T
     else:
-        out = distributed.gather_with_grad(model.logits(regions, local), dim=1)
+        out = distributed.gather_with_grad(model.logits(regions, local, sparse_loss=sparse_loss), dim=1)
     return out if logits else model.activate(out)
 
 
@@ -227,14 +228,19 @@ class Method(ABC):
         distributed.sync_buffers(model)
 
     def pair_scores(self, model: RetrievalModel, images: Tensor, tokens: Tensor, lengths: Tensor, *,
-                    logits: bool = False) -> Tensor:
+                    logits: bool = False, sparse_loss: bool = False) -> Tensor:
         """Scores ``[n_img, n_cap]`` of raw images and captions (see :func:`shared_pair_scores`)."""
-        return shared_pair_scores(model, images, tokens, lengths, logits=logits)
+        return shared_pair_scores(model, images, tokens, lengths, logits=logits, sparse_loss=sparse_loss)
 
-    def batch_scores(self, model: RetrievalModel, batch: Batch, *, logits: bool = False) -> Tensor:
-        """Scores ``[B, B]`` of a training batch (image i paired with caption i)."""
+    def batch_scores(self, model: RetrievalModel, batch: Batch, *, logits: bool = False,
+                     sparse_loss: bool = False) -> Tensor:
+        """Scores ``[B, B]`` of a training batch (image i paired with caption i).
+
+        ``sparse_loss=True`` where the scores feed a hardest-negative triplet loss (few entries get a
+        gradient): the SGR head then back-propagates through those pairs only (:meth:`RetrievalModel.logits`).
+        """
         b = batch.to(self.device)
-        return self.pair_scores(model, b.images, b.tokens, b.lengths, logits=logits)
+        return self.pair_scores(model, b.images, b.tokens, b.lengths, logits=logits, sparse_loss=sparse_loss)
 
     @torch.no_grad()
     def per_sample_losses(self, model: RetrievalModel, rng: np.random.Generator, *,

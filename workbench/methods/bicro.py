@@ -184,11 +184,11 @@ class BiCro(CoTeaching):
         if ub is not None:  # the official code steps on the unlabeled batch first
             _, img_u, txt_u = self._peer_view(peer, ub)
             y_u = unlabeled_labels(img_u, txt_u, img[anchors], txt[anchors], threshold=c.label_threshold)
-            loss_u = triplet_loss(self.batch_scores(net, ub), self._margins(y_u))["triplet_loss"]
+            loss_u = triplet_loss(self.batch_scores(net, ub, sparse_loss=True), self._margins(y_u))["triplet_loss"]
             self.step(k, loss_u)
             terms["unlabeled_loss"] = loss_u
             total += float(loss_u.detach())
-        loss_l = triplet_loss(self.batch_scores(net, lb), self._margins(y_l))["triplet_loss"]
+        loss_l = triplet_loss(self.batch_scores(net, lb, sparse_loss=True), self._margins(y_l))["triplet_loss"]
         self.step(k, loss_l)
         terms["labeled_loss"] = loss_l
         terms["loss"] = total + float(loss_l.detach())

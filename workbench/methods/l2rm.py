@@ -47,7 +47,7 @@ from torch import Tensor
 from workbench.config import TrainConfig
 from workbench.data.dataset import Batch, RetrievalData
 from workbench.errors import ConfigError
-from workbench.losses import rematch_loss, total_loss, triplet_loss, warmup_loss
+from workbench.losses import SPARSE_WARMUP_LOSSES, rematch_loss, total_loss, triplet_loss, warmup_loss
 from workbench.methods.base import EpochContext, EpochStats, LossMeter, Method, batch_order, cycle_batches
 from workbench.methods.l2rm_record import CostRecorder, RematchRecorder
 from workbench.mixture import clean_probability, fit_beta_mixture, normalise_losses, split_report
@@ -132,7 +132,8 @@ class L2RM(Method):
                               ctx.rng(0, cfg.seed), drop_last=True)
         meter = LossMeter()
         for step, idx in enumerate(batches):
-            scores = self.batch_scores(model, self.data.train.batch(idx))
+            scores = self.batch_scores(model, self.data.train.batch(idx),
+                                       sparse_loss=cfg.l2rm.warmup_loss in SPARSE_WARMUP_LOSSES)
             terms = warmup_loss(scores, cfg.l2rm.warmup_loss, tau=cfg.l2rm.tau, margin=cfg.optim.margin,
                                 epsilon=cfg.l2rm.rce_epsilon)
             loss = total_loss(terms)
@@ -256,7 +257,7 @@ class L2RM(Method):
                     terms["cost_loss"] = self._cost_step(clean, generator)
                 self.queue = np.concatenate([train.pair_image[nidx], self.queue[:-b]])  # FIFO, newest first
                 rematch_terms = self._rematch(nidx, mask, recorder, step)
-            scores = self.batch_scores(model, clean)
+            scores = self.batch_scores(model, clean, sparse_loss=True)
             clean_terms = triplet_loss(scores, cfg.optim.margin, reduction=c.clean_reduction)
             loss = total_loss({**clean_terms, **rematch_terms}, weights)
             self.step(0, loss)

@@ -97,12 +97,12 @@ class NCR(CoTeaching):
         w = self.device_tensor(division.prob[labeled], p_l)
         margins = corrected_margins(p_l, kind=c.soft_margin, margin=m, broadcast=c.margin_broadcast,
                                     weights=w)
-        loss_l = triplet_loss(self.batch_scores(net, lb), margins)["triplet_loss"]
+        loss_l = triplet_loss(self.batch_scores(net, lb, sparse_loss=True), margins)["triplet_loss"]
         self.step(k, loss_l)
         terms: dict[str, Tensor | float] = {"labeled_loss": loss_l, "loss": float(loss_l.detach())}
         if ub is not None and p_u is not None:
             margins_u = corrected_margins(p_u, kind=c.soft_margin, margin=m, broadcast=c.margin_broadcast)
-            loss_u = triplet_loss(self.batch_scores(net, ub), margins_u)["triplet_loss"]
+            loss_u = triplet_loss(self.batch_scores(net, ub, sparse_loss=True), margins_u)["triplet_loss"]
             self.step(k, loss_u)
             terms["unlabeled_loss"] = loss_u
             terms["loss"] = float(loss_l.detach() + loss_u.detach())

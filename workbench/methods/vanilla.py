@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.losses import total_loss, triplet_loss, warmup_loss
+from workbench.losses import SPARSE_WARMUP_LOSSES, total_loss, triplet_loss, warmup_loss
 from workbench.methods.base import EpochContext, EpochStats, LossMeter, Method, batch_order
 
 __all__ = ["Vanilla"]
@@ -28,8 +28,10 @@ class Vanilla(Method):
                               ctx.rng(0, cfg.seed), drop_last=True)
         meter = LossMeter()
         for step, idx in enumerate(batches):
-            scores = self.batch_scores(model, self.data.train.batch(idx))
-            if ctx.phase == "warmup":
+            warmup = ctx.phase == "warmup"
+            sparse = not warmup or cfg.vanilla.warmup_loss in SPARSE_WARMUP_LOSSES
+            scores = self.batch_scores(model, self.data.train.batch(idx), sparse_loss=sparse)
+            if warmup:
                 terms = warmup_loss(scores, cfg.vanilla.warmup_loss, tau=cfg.vanilla.tau, margin=cfg.optim.margin)
             else:
                 terms = triplet_loss(scores, cfg.optim.margin, reduction=cfg.vanilla.reduction)
