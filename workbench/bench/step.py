@@ -3,7 +3,9 @@
 The loop is how the reference code computes a batch: for each caption (cut to its own length), score it
 against every image, then stack the columns. The batched head (:class:`workbench.models.SGRAFHead`) computes
 all pairs with tensor ops. Both use the *same* parameters and inputs; the step is forward + backward of the
-summed scores (the loss does not matter for the cost). Outputs are checked equal before timing.
+hardest-negative triplet loss, the loss SGR trains with. For SGR the batched head back-propagates through the
+pairs that loss reads only; the ``dense`` mode times the ordinary backward through all pairs (the cost of a
+loss with a gradient on every entry). Scores and gradients are checked equal before timing.
 
 Paper sizes: 36 regions of 2048-d features are encoded to 1024-d; captions of ~12 words; sim 256; 3 SGR
 steps. The encoders are shared by both paths and included in the step.
@@ -21,6 +23,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from workbench.config import ModelConfig
+from workbench.losses import triplet_loss
 from workbench.models import Captions, RetrievalModel, l2norm
 from workbench.models.sgraf import SGRAFHead
 
@@ -87,9 +90,40 @@ def _time_interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[s
     return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
 
 
+def _grads(model: RetrievalModel) -> dict[str, Tensor]:
+    return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def _max_rel_diff(a: dict[str, Tensor], b: dict[str, Tensor]) -> float:
+    """``max |a - b| / max |b|`` over all parameter gradients; a parameter one side leaves untouched counts as 0.
+
+    (The loop back-propagates into the reasoning steps' key biases, whose gradient is exactly zero in
+    theory — they cancel in the row softmax — and which the batched head never uses.)
+    """
+    scale = max((float(g.abs().max()) for g in b.values()), default=0.0)
+    diffs = [float((a[k] - b[k]).abs().max()) if k in a and k in b else float((a.get(k, b.get(k))).abs().max())
+             for k in a.keys() | b.keys()]
+    return max(diffs, default=0.0) / max(scale, 1e-30)
+
+
 def bench_step(batch: int, *, kind: str = "sgr", repeats: int = 3, seed: int = 0, embed: int = 1024,
                sim: int = 256, bf16: bool = True) -> dict[str, Any]:
-    """Seconds per training step (fwd + bwd) of the batched head vs the loop, same model and inputs."""
+    """Seconds per training step (fwd + bwd) of the batched head vs the loop, same model and inputs.
+
+    The step is the SGR/SAF training step: the hardest-negative triplet loss (margin 0.2) on the sigmoid
+    scores, as vanilla SGRAF training, NCR, BiCro and L2RM's clean batch use it. Modes:
+
+    * ``batched``: the head as training runs it; for SGR with the sparse backward (only the pairs the loss
+      reads, :mod:`workbench.models.sparse_grad`), for SAF the ordinary backward;
+    * ``dense`` (SGR): the batched head with the ordinary backward through all pairs, i.e. what a loss with a
+      gradient on every entry (InfoNCE warm-up, L2RM's rematch loss) costs;
+    * ``loop``: the reference code's per-caption loop with the ordinary backward;
+    * ``bf16``: ``batched`` under bfloat16 autocast (``model.head_precision=bf16``).
+
+    Before timing, the batched and loop scores are checked equal (``max_abs_diff``) and the sparse backward's
+    gradients equal to the ordinary ones (``dense_grad_rel_diff``: same forward values, so the same hardest
+    negatives). ``loop_grad_rel_diff`` reports the batched gradients against the loop's.
+    """
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     cfg = ModelConfig(backbone=kind, embed_size=embed, sim_dim=sim, dropout=0.0)
@@ -99,29 +133,43 @@ def bench_step(batch: int, *, kind: str = "sgr", repeats: int = 3, seed: int = 0
     head = model.head
     assert head is not None
 
-    def step(batched: bool, low_precision: bool = False) -> Tensor:
+    def step(mode: str) -> Tensor:
         model.zero_grad(set_to_none=True)
-        head.precision = "bf16" if low_precision else "fp32"  # what ``model.head_precision=bf16`` trains with
+        head.precision = "bf16" if mode == "bf16" else "fp32"  # what ``model.head_precision=bf16`` trains with
         regions = model.encode_images(images)
         caps = model.encode_captions(tokens, lengths)
-        scores = head(regions, caps) if batched else loop_scores(head, regions, caps)
-        scores.float().sum().backward()
-        return scores.detach().float()
+        if mode == "loop":
+            logits = loop_scores(head, regions, caps)
+        else:
+            logits = model.logits(regions, caps, sparse_loss=mode != "dense")
+        triplet_loss(torch.sigmoid(logits.float()), 0.2)["triplet_loss"].backward()
+        return logits.detach().float()
 
-    batched_out = step(True)
-    loop_out = step(False)
+    batched_out, batched_grads = step("batched"), _grads(model)
+    loop_out, loop_grads = step("loop"), _grads(model)
     max_dev = float((batched_out - loop_out).abs().max())
     if max_dev > 1e-4:
         raise AssertionError(f"batched and loop scores differ by {max_dev:.3g}")
-    modes: dict[str, Callable[[], Any]] = {"batched": lambda: step(True), "loop": lambda: step(False)}
+    modes: dict[str, Callable[[], Any]] = {"batched": lambda: step("batched"), "loop": lambda: step("loop")}
+    out: dict[str, Any] = {"batch": batch, "kind": kind, "loss": "triplet", "sparse_grad": model.sparse_grad}
+    if model.sparse_grad:
+        step("dense")
+        dense_diff = _max_rel_diff(batched_grads, _grads(model))
+        if dense_diff > 1e-4:
+            raise AssertionError(f"sparse and ordinary backward differ by {dense_diff:.3g} (relative)")
+        out["dense_grad_rel_diff"] = dense_diff
+        modes["dense"] = lambda: step("dense")
+    out["loop_grad_rel_diff"] = _max_rel_diff(batched_grads, loop_grads)
     if bf16:
-        bf_out = step(True, low_precision=True)
-        modes["bf16"] = lambda: step(True, low_precision=True)
+        bf_out = step("bf16")
+        modes["bf16"] = lambda: step("bf16")
     seconds = _time_interleaved(modes, repeats)
     batched_s, loop_s = seconds["batched"], seconds["loop"]
-    out: dict[str, Any] = {"batch": batch, "kind": kind, "batched_s": round(batched_s, 3),
-                           "loop_s": round(loop_s, 3), "speedup": round(loop_s / batched_s, 2),
-                           "max_abs_diff": max_dev, "threads": torch.get_num_threads()}
+    out.update({"batched_s": round(batched_s, 3), "loop_s": round(loop_s, 3), "speedup": round(loop_s / batched_s, 2),
+                "max_abs_diff": max_dev, "threads": torch.get_num_threads()})
+    if "dense" in seconds:
+        out["dense_s"] = round(seconds["dense"], 3)
+        out["dense_speedup"] = round(loop_s / seconds["dense"], 2)
     if bf16:
         out["bf16_s"] = round(seconds["bf16"], 3)
         out["bf16_max_abs_diff"] = float((bf_out - batched_out).abs().max())

@@ -103,9 +103,11 @@ def _register_step(group: argparse._SubParsersAction) -> None:
     parser = group.add_parser(
         "step",
         help="one training step of the batched SAF/SGR head vs a per-caption loop, at paper sizes",
-        description="Time forward + backward of the pairwise similarity head (36 x 2048 regions, embed 1024, "
-        "sim 256, ~12-word captions) computed for all pairs at once against the reference code's per-caption "
-        "loop, same parameters and inputs (outputs checked equal first); also the head under bf16 autocast "
+        description="Time one training step (the hardest-negative triplet loss, forward + backward) of the "
+        "pairwise similarity head (36 x 2048 regions, embed 1024, sim 256, ~12-word captions) computed for all "
+        "pairs at once against the reference code's per-caption loop, same parameters and inputs (scores and "
+        "gradients checked equal first). For SGR 'batched' back-propagates through the pairs the loss reads "
+        "only (model.sparse_grad) and 'dense' through all pairs; also the head under bf16 autocast "
         "(model.head_precision=bf16). One JSON line per batch size.",
     )
     parser.add_argument("--json", action="store_true", help="JSON lines (the default output is also JSON)")
