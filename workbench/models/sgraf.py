@@ -14,6 +14,8 @@ The reference implementation loops over captions in Python. Here every step is a
 ``[images, captions, words, ...]``: captions are sorted by length and processed in chunks so padding is
 small and memory stays bounded, and padded words are masked in every softmax, mean and normalisation.
 Eval-mode outputs equal a per-caption loop to float precision (``tests/models/test_sgraf.py``).
+With a loss that reads few entries of the score matrix (the hardest-negative triplet loss), SGR can
+back-propagate through those pairs only (``forward(..., sparse_grad=True)``, :mod:`workbench.models.sparse_grad`).
 
 BatchNorm in SAF: in training the reference code normalises the gate logits with statistics of one
 caption against all images (its loop calls the head once per caption). ``saf_bn="per_caption"`` (default)
