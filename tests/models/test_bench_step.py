@@ -27,3 +27,9 @@ def test_sgr_reports_the_sparse_backward_against_the_dense_one() -> None:
 def test_saf_has_no_sparse_backward() -> None:
     row = bench_step(3, kind="saf", repeats=1, embed=32, sim=16, bf16=False)
     assert row["sparse_grad"] is False and "dense_s" not in row
+
+
+def test_l2rm_shaped_step_is_timed_for_both_paths() -> None:
+    row = bench_step(16, kind="sgr", repeats=1, embed=32, sim=16, bf16=False, l2rm=True)
+    assert row["l2rm_s"] > 0 and row["l2rm_loop_s"] > 0
+    assert row["l2rm_speedup"] == pytest.approx(row["l2rm_loop_s"] / row["l2rm_s"], rel=0.05)

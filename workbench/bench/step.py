@@ -23,7 +23,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from workbench.config import ModelConfig
-from workbench.losses import triplet_loss
+from workbench.losses import rematch_loss, triplet_loss
 from workbench.models import Captions, RetrievalModel, l2norm
 from workbench.models.sgraf import SGRAFHead
 
@@ -107,7 +107,7 @@ def _max_rel_diff(a: dict[str, Tensor], b: dict[str, Tensor]) -> float:
 
 
 def bench_step(batch: int, *, kind: str = "sgr", repeats: int = 3, seed: int = 0, embed: int = 1024,
-               sim: int = 256, bf16: bool = True) -> dict[str, Any]:
+               sim: int = 256, bf16: bool = True, l2rm: bool = False) -> dict[str, Any]:
     """Seconds per training step (fwd + bwd) of the batched head vs the loop, same model and inputs.
 
     The step is the SGR/SAF training step: the hardest-negative triplet loss (margin 0.2) on the sigmoid
@@ -118,7 +118,11 @@ def bench_step(batch: int, *, kind: str = "sgr", repeats: int = 3, seed: int = 0
     * ``dense`` (SGR): the batched head with the ordinary backward through all pairs, i.e. what a loss with a
       gradient on every entry (InfoNCE warm-up, L2RM's rematch loss) costs;
     * ``loop``: the reference code's per-caption loop with the ordinary backward;
-    * ``bf16``: ``batched`` under bfloat16 autocast (``model.head_precision=bf16``).
+    * ``bf16``: ``batched`` under bfloat16 autocast (``model.head_precision=bf16``);
+    * ``l2rm`` / ``l2rm_loop`` (``l2rm=True``): the shape of an L2RM step, the triplet loss on this batch plus
+      the symmetric-KL rematch loss (Eq. 10, tau 0.05) of a second batch against a fixed random refined
+      alignment, batched (sparse + dense backward) vs the loop for both; the OT solve and the cost network,
+      both small, are left out.
 
     Before timing, the batched and loop scores are checked equal (``max_abs_diff``) and the sparse backward's
     gradients equal to the ordinary ones (``dense_grad_rel_diff``: same forward values, so the same hardest
@@ -132,17 +136,28 @@ def bench_step(batch: int, *, kind: str = "sgr", repeats: int = 3, seed: int = 0
     images, tokens, lengths = _inputs(batch, g, 8481, (10, 14))
     head = model.head
     assert head is not None
+    noisy = _inputs(batch, g, 8481, (10, 14)) if l2rm else None
+    plan = torch.rand(batch, batch, generator=g)
+    target_i2t, target_t2i = plan / plan.sum(1, keepdim=True), (plan / plan.sum(0, keepdim=True)).T
 
     def step(mode: str) -> Tensor:
         model.zero_grad(set_to_none=True)
         head.precision = "bf16" if mode == "bf16" else "fp32"  # what ``model.head_precision=bf16`` trains with
         regions = model.encode_images(images)
         caps = model.encode_captions(tokens, lengths)
-        if mode == "loop":
+        loop = mode in ("loop", "l2rm_loop")
+        if loop:
             logits = loop_scores(head, regions, caps)
         else:
             logits = model.logits(regions, caps, sparse_loss=mode != "dense")
-        triplet_loss(torch.sigmoid(logits.float()), 0.2)["triplet_loss"].backward()
+        loss = triplet_loss(torch.sigmoid(logits.float()), 0.2)["triplet_loss"]
+        if mode.startswith("l2rm"):
+            assert noisy is not None
+            regions_n, caps_n = model.encode_images(noisy[0]), model.encode_captions(noisy[1], noisy[2])
+            noisy_logits = loop_scores(head, regions_n, caps_n) if loop else model.logits(regions_n, caps_n)
+            loss = loss + rematch_loss(torch.sigmoid(noisy_logits.float()), target_i2t, target_t2i,
+                                       tau=0.05)["rematch_loss"]
+        loss.backward()
         return logits.detach().float()
 
     batched_out, batched_grads = step("batched"), _grads(model)
@@ -163,6 +178,8 @@ def bench_step(batch: int, *, kind: str = "sgr", repeats: int = 3, seed: int = 0
     if bf16:
         bf_out = step("bf16")
         modes["bf16"] = lambda: step("bf16")
+    if l2rm:
+        modes.update(l2rm=lambda: step("l2rm"), l2rm_loop=lambda: step("l2rm_loop"))
     seconds = _time_interleaved(modes, repeats)
     batched_s, loop_s = seconds["batched"], seconds["loop"]
     out.update({"batched_s": round(batched_s, 3), "loop_s": round(loop_s, 3), "speedup": round(loop_s / batched_s, 2),
@@ -170,6 +187,9 @@ def bench_step(batch: int, *, kind: str = "sgr", repeats: int = 3, seed: int = 0
     if "dense" in seconds:
         out["dense_s"] = round(seconds["dense"], 3)
         out["dense_speedup"] = round(loop_s / seconds["dense"], 2)
+    if l2rm:
+        out["l2rm_s"], out["l2rm_loop_s"] = round(seconds["l2rm"], 3), round(seconds["l2rm_loop"], 3)
+        out["l2rm_speedup"] = round(seconds["l2rm_loop"] / seconds["l2rm"], 2)
     if bf16:
         out["bf16_s"] = round(seconds["bf16"], 3)
         out["bf16_max_abs_diff"] = float((bf_out - batched_out).abs().max())

@@ -115,6 +115,9 @@ def _register_step(group: argparse._SubParsersAction) -> None:
     parser.add_argument("--kind", choices=("sgr", "saf"), default="sgr")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per mode (median)")
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast timing")
+    parser.add_argument("--l2rm", action="store_true",
+                        help="also time an L2RM-shaped step: triplet loss on one batch + rematch loss on a second "
+                        "(keys l2rm_s, l2rm_loop_s, l2rm_speedup)")
     parser.set_defaults(func=_run_step)
 
 
@@ -122,6 +125,6 @@ def _run_step(args: argparse.Namespace) -> int:
     from workbench.bench.step import bench_step
 
     for batch in args.batch:
-        row = bench_step(batch, kind=args.kind, repeats=args.repeats, bf16=not args.no_bf16)
+        row = bench_step(batch, kind=args.kind, repeats=args.repeats, bf16=not args.no_bf16, l2rm=args.l2rm)
         print(json.dumps(row), flush=True)
     return 0
