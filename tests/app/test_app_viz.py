@@ -82,9 +82,32 @@ def test_split_and_rematch_quality_skip_epochs_without_records():
     fig = viz.split_quality(RECORDS)
     assert [t.name for t in fig.data] == ["precision", "recall", "AUC", "estimated clean fraction"]
     assert list(fig.data[2].x) == [1, 2] and list(fig.data[2].y) == [0.9, 0.93]
-    fig = viz.rematch_quality(RECORDS)
-    assert [t.name for t in fig.data] == ["rematch precision", "chance"]
+    fig = viz.rematch_quality(RECORDS)  # records without the available-row keys: transported-row curves only
+    assert [t.name for t in fig.data] == ["precision, transported rows", "chance, transported rows"]
     assert list(fig.data[0].y) == [0.4, 0.5]
+
+
+def test_rematch_quality_and_concentration_show_the_new_statistics():
+    records = [{"epoch": 4, "rematch": {"precision_available": 0.3, "ceiling_available": 0.35,
+                                        "chance_available": 0.05, "available": 0.6, "precision": 0.25,
+                                        "chance": 0.03, "top1_transported": 0.4, "top1_untransported": 0.02,
+                                        "top1_uniform": 1 / 128, "cost_iqr": 0.05, "cost_drift": 0.1}},
+               {"epoch": 5, "rematch": {"precision_available": 0.5, "ceiling_available": 0.45,
+                                        "chance_available": 0.05, "available": 0.62, "precision": 0.45,
+                                        "chance": 0.03, "top1_transported": 0.6, "top1_untransported": 0.03,
+                                        "top1_uniform": 1 / 128, "cost_iqr": 0.08}}]
+    fig = viz.rematch_quality(records)
+    names = [t.name for t in fig.data]
+    assert names[:3] == ["precision, rows with a fitting caption", "ceiling: argmax of the similarity",
+                         "chance, rows with a fitting caption"]
+    assert list(fig.data[0].y) == [0.3, 0.5] and list(fig.data[1].y) == [0.35, 0.45]
+    fig = viz.rematch_concentration(records, lam=0.01)
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["transported rows"].y) == [0.4, 0.6]
+    assert list(by_name["untransported rows"].y) == [0.02, 0.03]
+    assert list(by_name["λ = 0.01"].y) == [0.01, 0.01]
+    drift = by_name["|cost − ReLU(1 − S)|"]
+    assert drift.y[0] == 0.1 and np.isnan(drift.y[1])  # the second epoch has no drift record
 
 
 def _batch(rng: np.random.Generator, n: int = 10, m: int = 12) -> dict[str, np.ndarray]:

@@ -150,14 +150,12 @@ class L2RM(Method):
         original = self.cfg.data.mrate == 0 and not self.cfg.data.noise_file and self.cfg.data.dataset != "cc152k"
         return not original
 
-    def _split(self, ctx: EpochContext) -> tuple[dict[str, Any], CostRecorder | None]:
+    def _split(self, ctx: EpochContext) -> tuple[dict[str, Any], CostRecorder]:
         """Per-sample losses -> beta mixture -> clean/noisy flags (and the per-pair learned cost)."""
         train = self.data.train
-        recorder = CostRecorder(train.n_pairs) if ctx.artifacts is not None and self.cfg.log.cost_by_epoch else None
+        recorder = CostRecorder(train.n_pairs)
 
         def record_cost(scores: Tensor, idx: np.ndarray) -> None:
-            if recorder is None:
-                return
             cost = self._cost_matrix(scores, self.data.train.batch(idx) if self.cost_net is None else None)
             recorder.add(idx, cost.diagonal())
 
@@ -230,7 +228,7 @@ class L2RM(Method):
         model, train = self.models[0], self.data.train
         split, cost_rec = self._split(ctx)
         assert self.est_clean is not None and self.clean_prob is not None
-        if cost_rec is not None and ctx.artifacts is not None:
+        if ctx.artifacts is not None and cfg.log.cost_by_epoch:
             cost_rec.write(ctx.artifacts, ctx.epoch, train.pair_image,
                            train.true_matched if train.truth_known else None, self.est_clean, self.clean_prob)
         clean_idx = np.flatnonzero(self.est_clean)
@@ -242,7 +240,8 @@ class L2RM(Method):
                      len(noisy_idx), b)
         generator = torch.Generator().manual_seed(int(ctx.rng(4, cfg.seed).integers(2**62)))
         recorder = RematchRecorder(train, self.data.truth, epoch=ctx.epoch, rho=c.rho, lam=c.lam,
-                                   max_batches=cfg.log.alignment_batches, max_examples=cfg.log.rematch_examples)
+                                   max_batches=cfg.log.alignment_batches, max_examples=cfg.log.rematch_examples,
+                                   learned_cost=self.cost_net is not None)
         mask = diagonal_mask(self.queue_length, b, device=self.device) if self.mask_enabled() else None
         weights = {"triplet_loss": c.clean_weight, "rematch_loss": c.rematch_weight}
         meter = LossMeter()
@@ -267,6 +266,8 @@ class L2RM(Method):
         if ctx.artifacts is not None:
             recorder.write(ctx.artifacts)
         summary = recorder.summary()
+        if summary is not None and train.truth_known:
+            summary.update(cost_rec.medians(train.true_matched))
         if summary and summary["unconverged"]:
             log.warning("epoch %d: %d of %d OT solves stopped at l2rm.ot_max_iter=%d before the marginal "
                         "tolerance (worst error %.2g); raise ot_max_iter or lam", ctx.epoch,

@@ -5,12 +5,14 @@
 * rematched examples (Fig. 5): each image's argmax caption under the refined alignment, its score, whether it
   truly fits (synthetic data only), the image URL when the dataset has one;
 * the averaged ranked refined alignment of transported and untransported rows (Fig. 7);
-* rematch precision against the truth: the fraction of transported rows whose argmax caption truly fits the
-  image, beside the chance level (the fraction of the batch's captions that fit).
+* the epoch's rematching statistics (:mod:`workbench.methods.rematch_stats`): how concentrated the refined
+  rows are (top-1, entropy; transported vs untransported rows), rematch precision against the truth (over
+  transported rows, all rows, and the rows that have a fitting caption, beside the similarity's own
+  ceiling and the chance level), the cost's spread and its distance from its initialisation.
 
 A row (image) counts as *transported* when the partial plan gives it at least the average real mass ``rho/Q``
 (the entropic plan spreads mass, so rows are graded rather than all-or-nothing); the others send more of
-their mass to the dummy point. Rematch precision is reported for transported rows and for all rows.
+their mass to the dummy point.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch import Tensor
 
 from workbench.data.dataset import PairedSplit
 from workbench.data.synthetic_truth import SceneTruth
+from workbench.methods.rematch_stats import RematchSums, batch_rematch_stats
 from workbench.runs import RunWriter
 
 __all__ = ["RematchRecorder", "CostRecorder"]
@@ -44,6 +47,16 @@ class CostRecorder:
         values = diag_cost.detach().float().cpu().numpy()
         fresh = np.isnan(self.cost[pair_index])  # the padding of the last batch repeats early pairs
         self.cost[pair_index[fresh]] = values[fresh]
+
+    def medians(self, true_matched: np.ndarray) -> dict[str, float]:
+        """Median cost of truly matched and mismatched pairs (Fig. 6's two distributions), where recorded."""
+        seen = ~np.isnan(self.cost)
+        out = {}
+        for key, flag in (("cost_median_matched", True), ("cost_median_mismatched", False)):
+            values = self.cost[seen & (true_matched == flag)]
+            if values.size:
+                out[key] = float(np.median(values))
+        return out
 
     def write(self, writer: RunWriter, epoch: int, pair_image: np.ndarray, true_matched: np.ndarray | None,
               est_clean: np.ndarray, clean_prob: np.ndarray) -> None:
@@ -75,19 +88,17 @@ class RematchRecorder:
     """Accumulates the rematching statistics and examples of one epoch."""
 
     def __init__(self, train: PairedSplit, truth: SceneTruth | None, *, epoch: int, rho: float, lam: float,
-                 max_batches: int, max_examples: int) -> None:
+                 max_batches: int, max_examples: int, learned_cost: bool = True) -> None:
         self.train, self.truth, self.epoch = train, truth, epoch
+        self.learned_cost = learned_cost
         self.rho, self.lam = rho, lam
         self.max_batches, self.max_examples = max_batches, max_examples
         self.alignments: list[dict[str, np.ndarray]] = []
         self.examples: list[dict[str, Any]] = []
         self.rank_sum = {"transported": None, "untransported": None}
         self.rank_count = {"transported": 0, "untransported": 0}
-        self.hits = self.n_transported = 0
-        self.hits_all = self.n_rows = 0
-        self.chance_sum = self.chance_all = 0.0
+        self.stats = RematchSums()
         self.mass_sum = 0.0
-        self.batches = 0
         self.unconverged = 0
         self.max_error = 0.0
 
@@ -102,7 +113,6 @@ class RematchRecorder:
         row_mass = plan_np.sum(axis=1)
         transported = row_mass >= self.rho / q
         best = target.argmax(axis=1)
-        self.batches += 1
         self.unconverged += int(not converged)
         self.max_error = max(self.max_error, marginal_error)
         self.mass_sum += float(plan_np.sum())
@@ -116,15 +126,9 @@ class RematchRecorder:
         fits = None
         if self.truth is not None:
             fits = self.truth.compatibility(captions, queue_images).T  # [Q, B]
-            hit = fits[np.arange(q), best]
-            self.hits += int(hit[transported].sum())
-            self.n_transported += int(transported.sum())
-            self.chance_sum += float(fits[transported].mean(axis=1).sum()) if transported.any() else 0.0
-            self.hits_all += int(hit.sum())
-            self.n_rows += q
-            self.chance_all += float(fits.mean(axis=1).sum())
-        else:
-            self.n_transported += int(transported.sum())
+        self.stats = self.stats + batch_rematch_stats(
+            plan_np, similarity.detach().float().cpu().numpy(), cost.float().cpu().numpy(), rho=self.rho,
+            mask=None if mask is None else mask.cpu().numpy(), fits=fits, learned_cost=self.learned_cost)
         if len(self.alignments) < self.max_batches:
             self.alignments.append(self._alignment(step, queue_images, captions, similarity, cost, mask,
                                                    plan_np, dummy_row, dummy_col, fits))
@@ -185,17 +189,13 @@ class RematchRecorder:
 
     def summary(self) -> dict[str, float] | None:
         """The epoch's ``rematch`` record (None when no batch was rematched)."""
-        if not self.batches:
+        batches = self.stats.batches
+        if not batches:
             return None
-        out: dict[str, float] = {"batches": self.batches, "transported_mass": self.mass_sum / self.batches,
-                                 "transported_rows": self.n_transported / self.batches,
+        out: dict[str, float] = {"batches": batches, "transported_mass": self.mass_sum / batches,
+                                 "transported_rows": self.stats.transported / batches,
                                  "unconverged": self.unconverged, "max_marginal_error": self.max_error}
-        if self.truth is not None and self.n_transported:
-            out["precision"] = self.hits / self.n_transported
-            out["chance"] = self.chance_sum / self.n_transported
-        if self.truth is not None and self.n_rows:
-            out["precision_all"] = self.hits_all / self.n_rows
-            out["chance_all"] = self.chance_all / self.n_rows
+        out.update(self.stats.summary())
         return out
 
     def write(self, writer: RunWriter) -> None:
