@@ -40,6 +40,9 @@ class DataConfig(Section):
     dataset: str = choice("synthetic", "synthetic", "f30k", "coco", "cc152k", "precomp")
     size: str = choice("small", "tiny", "small", "medium", doc="synthetic set size")
     data_seed: int = 0  # seed of the synthetic generator (the data, not the training)
+    frequency_skew: float = bounded(0.0, ge=0.0, le=4.0,
+                                    doc="synthetic only: Zipf exponent of how often each object class, attribute "
+                                    "and place occurs (0 = uniform)")
     root: str = ""  # data root; "" means $WORKBENCH_DATA or ./data
     path: str = ""  # explicit precomp directory (dataset=precomp, or to override the default location)
     mrate: float = bounded(0.0, ge=0.0, le=1.0, doc="mismatching rate (fraction of training data mismatched)")

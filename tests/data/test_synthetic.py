@@ -524,3 +524,48 @@ def test_a_concurrent_writer_of_the_same_recipe_wins_quietly(
     target = write_synthetic(tmp_path, (20, 5, 5), seed=1)
     assert sorted(os.listdir(tmp_path)) == [target.name]  # our temporary copy is cleaned up
     syn.verify_synthetic(target)
+
+
+# --- skewed frequencies (frequency_skew) ----------------------------------------------------------------
+
+
+def test_zipf_weights_are_the_normalised_power_law() -> None:
+    w = gen.zipf_weights(4, 1.0)
+    np.testing.assert_allclose(w, np.array([1, 1 / 2, 1 / 3, 1 / 4]) / (25 / 12))
+    np.testing.assert_allclose(gen.zipf_weights(5, 0.0), np.full(5, 0.2))
+
+
+def test_skewed_scenes_follow_the_power_law() -> None:
+    """Places and attributes are drawn i.i.d. with the Zipf weights; classes without replacement (Gumbel
+    top-k), so the most frequent class is in an image with probability below its n_objects-fold weight
+    but its share of the images ranks first, and the frequencies fall with the rank."""
+    cfg = SyntheticConfig(frequency_skew=1.0)
+    data = generate((4000, 10, 10), seed=3, config=cfg)
+    t = data["train"].truth
+    place_freq = np.bincount(t.image_places, minlength=cfg.n_places) / t.n_images
+    expected = gen.zipf_weights(cfg.n_places, 1.0)
+    assert np.abs(place_freq - expected).max() < 4 * np.sqrt(expected[0] / t.n_images)
+    attrs = t.image_attributes[t.image_attributes >= 0]
+    attr_freq = np.bincount(attrs, minlength=cfg.n_attributes) / attrs.size
+    w = gen.zipf_weights(cfg.n_attributes, 1.0)
+    assert np.abs(attr_freq - w).max() < 4 * np.sqrt(w[0] / attrs.size)
+    in_image = np.zeros((t.n_images, cfg.n_classes), dtype=bool)
+    rows = np.repeat(np.arange(t.n_images), t.image_classes.shape[1])
+    cls = t.image_classes.ravel()
+    in_image[rows[cls >= 0], cls[cls >= 0]] = True
+    share = in_image.mean(axis=0)
+    assert share.argmax() == 0 and share[0] > 0.3 and share[-1] < 0.03  # uniform would give ~0.075 each
+    assert np.all(np.diff(share[:5]) < 0)
+    for row in t.image_classes:  # classes within an image stay distinct
+        filled = row[row >= 0]
+        assert len(set(filled.tolist())) == len(filled)
+
+
+def test_zero_skew_is_the_original_recipe() -> None:
+    """The default keeps the first generator's draws and its recipe (no new key in the manifest)."""
+    assert "frequency_skew" not in SyntheticConfig().to_dict()
+    assert SyntheticConfig(frequency_skew=0.5).to_dict()["frequency_skew"] == 0.5
+    assert SyntheticConfig.from_dict(SyntheticConfig(frequency_skew=0.5).to_dict()) == SyntheticConfig(
+        frequency_skew=0.5)
+    assert syn.dataset_dirname("tiny", 0, SyntheticConfig()) == "synthetic-tiny-s0"
+    assert syn.dataset_dirname("tiny", 0, SyntheticConfig(frequency_skew=1.0)).startswith("synthetic-tiny-s0-c")

@@ -28,7 +28,7 @@ import torch
 from workbench.config import DataConfig
 from workbench.data.noise import NoiseIndex, load_noise_index, make_noise_index, true_matched
 from workbench.data.precomp import PrecompSplit, load_precomp_split
-from workbench.data.synthetic import load_truth, write_synthetic
+from workbench.data.synthetic import SyntheticConfig, load_truth, write_synthetic
 from workbench.data.synthetic_truth import SceneTruth
 from workbench.data.vocab import Vocabulary, load_vocab
 from workbench.errors import ConfigError, DataFormatError
@@ -195,8 +195,11 @@ def dataset_dir(cfg: DataConfig) -> Path:
     if cfg.path:
         return Path(cfg.path).expanduser()
     root = data_root(cfg)
+    if cfg.frequency_skew and cfg.dataset != "synthetic":
+        raise ConfigError(f"data.frequency_skew={cfg.frequency_skew:g} shapes the synthetic set only; "
+                          f"dataset {cfg.dataset!r} has its own frequencies")
     if cfg.dataset == "synthetic":
-        return write_synthetic(root, cfg.size, cfg.data_seed)
+        return write_synthetic(root, cfg.size, cfg.data_seed, SyntheticConfig(frequency_skew=cfg.frequency_skew))
     if cfg.dataset == "precomp":
         raise ConfigError("dataset 'precomp' needs data.path (the directory holding {split}_ims.npy ...)")
     return root / _REAL[cfg.dataset]

@@ -60,6 +60,7 @@ __all__ = [
     "check_seed",
     "split_counts",
     "vocabulary_words",
+    "zipf_weights",
 ]
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
@@ -70,6 +71,10 @@ SIZES: Mapping[str, tuple[int, int, int]] = MappingProxyType(
         "medium": (10000, 1000, 1000),  # benchmarks
     }
 )
+
+
+#: Generator settings added after the first version, with the default that reproduces the earlier recipe.
+_LATER_DEFAULTS: Mapping[str, Any] = MappingProxyType({"frequency_skew": 0.0})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +95,10 @@ class SyntheticConfig(Section):
     p_object: float = bounded(0.8, ge=0.0, le=1.0, doc="probability a caption mentions a given object")
     p_attribute: float = bounded(0.7, ge=0.0, le=1.0, doc="probability a mentioned object has its attribute")
     p_place: float = bounded(0.5, ge=0.0, le=1.0, doc="probability a caption mentions the place")
+    frequency_skew: float = bounded(
+        0.0, ge=0.0, le=4.0,
+        doc="Zipf exponent s of how often each class, attribute and place occurs (the k-th in inventory order "
+        "with weight k^-s); 0 = uniform (the original recipe)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -113,8 +122,16 @@ class SyntheticConfig(Section):
         return from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as a JSON-serialisable dict."""
-        return to_dict(self)
+        """The settings as a JSON-serialisable dict.
+
+        Settings added after the first generator version (:data:`_LATER_DEFAULTS`) appear only when they
+        differ from their default, so the recipe of a dataset written before them is unchanged.
+        """
+        out = to_dict(self)
+        for key, default in _LATER_DEFAULTS.items():
+            if out[key] == default:
+                del out[key]
+        return out
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -265,12 +282,21 @@ def _generate_split(
     place_vectors: NDArray[np.float32],
 ) -> SyntheticSplit:
     k = cfg.max_objects
-    # Scenes: n_obj distinct classes per image = the first n_obj entries of a random permutation.
+    # Scenes: n_obj distinct classes per image = the first n_obj entries of a random permutation
+    # (uniform), or of a weighted one (Gumbel top-k: sampling without replacement in proportion to k^-s).
     n_obj = rng.integers(cfg.min_objects, cfg.max_objects + 1, size=n)
     filled = np.arange(k) < n_obj[:, None]  # [N, K]; objects occupy the leading slots
-    classes = np.where(filled, np.argsort(rng.random((n, cfg.n_classes)), axis=1)[:, :k], -1)
-    attributes = np.where(filled, rng.integers(0, cfg.n_attributes, size=(n, k)), -1)
-    places = rng.integers(0, cfg.n_places, size=n)
+    if cfg.frequency_skew == 0:
+        order = np.argsort(rng.random((n, cfg.n_classes)), axis=1)
+        attributes = np.where(filled, rng.integers(0, cfg.n_attributes, size=(n, k)), -1)
+        places = rng.integers(0, cfg.n_places, size=n)
+    else:
+        log_w = np.log(zipf_weights(cfg.n_classes, cfg.frequency_skew))
+        order = np.argsort(-(log_w + rng.gumbel(size=(n, cfg.n_classes))), axis=1)
+        attributes = np.where(filled, _weighted_index(rng, zipf_weights(cfg.n_attributes, cfg.frequency_skew),
+                                                      (n, k)), -1)
+        places = _weighted_index(rng, zipf_weights(cfg.n_places, cfg.frequency_skew), (n,))
+    classes = np.where(filled, order[:, :k], -1)
 
     images, region_objects = _regions(
         rng, cfg, classes, attributes, places, class_vectors, attribute_vectors, place_vectors
@@ -369,6 +395,17 @@ def _captions(
         place = (PLACE_PREPOSITIONS[p][pp], PLACE_WORDS[p][ps]) if p >= 0 else None
         captions.append(render_caption(t, objects, place, r, v))
     return cap_classes, cap_attrs, cap_places, captions
+
+
+def zipf_weights(n: int, exponent: float) -> NDArray[np.float64]:
+    """``[n]`` probabilities ``k^-s / sum_j j^-s`` of the ``k``-th item (1-based), ``s = exponent``."""
+    w = np.arange(1, n + 1, dtype=np.float64) ** -exponent
+    return w / w.sum()
+
+
+def _weighted_index(rng: np.random.Generator, p: NDArray[np.float64], shape: tuple[int, ...]) -> NDArray[np.int64]:
+    """Indices of ``p`` drawn independently with probabilities ``p``, an array of ``shape``."""
+    return np.minimum(np.searchsorted(np.cumsum(p), rng.random(shape), side="right"), len(p) - 1).astype(np.int64)
 
 
 def _option_counts(groups: tuple[tuple[str, ...], ...]) -> NDArray[np.int64]:
