@@ -63,7 +63,21 @@ def render() -> None:
     if len(shown):
         st.plotly_chart(viz.rematch_scores(shown), theme=None, width="stretch", key="rematch_scores")
     record = _data.read_run(root, run.run_id)
-    if any(isinstance(m.get("rematch"), dict) for m in record.metrics):
+    rematch = [m for m in record.metrics if isinstance(m.get("rematch"), dict)]
+    if rematch:
+        last = rematch[-1]["rematch"]
+        if "precision_available" in last:
+            st.subheader(f"Against the truth, epoch {rematch[-1].get('epoch')} (every rematched batch)")
+            k1, k2, k3, k4 = st.columns(4)
+            k1.metric("rows with a fitting caption", f"{last['available']:.1%}",
+                      help="queue images for which at least one allowed caption of the batch truly fits")
+            k2.metric("precision on those rows", f"{last['precision_available']:.1%}",
+                      help="the refined alignment's argmax caption truly fits")
+            k3.metric("ceiling: similarity argmax", f"{last['ceiling_available']:.1%}",
+                      help="the model's own ranking on the same rows, before any transport: sharpening the "
+                      "plan cannot make rematches more right than the similarity that ranks them")
+            k4.metric("chance on those rows", f"{last['chance_available']:.1%}",
+                      help="a caption drawn at random among the allowed ones")
         st.plotly_chart(viz.rematch_quality(record.metrics), theme=None, width="stretch",
                         key="rematch_quality")
 

@@ -210,7 +210,12 @@ def _retrieval_run(root: Path, run_id: str, *, dataset: str = "synthetic", metho
                        "auc": min(0.995, 0.85 + 0.03 * epoch), "clean_fraction": 1 - (mrate or 0) * 0.9,
                        "n_clean": 300 - noisy, "n_noisy": noisy} if train and method != "vanilla" else None),
             "rematch": ({"precision": min(0.9, 0.3 + 0.12 * epoch), "chance": 1 / 6,
-                         "transported_mass": rho, "n": align_batch} if train and method == "l2rm" else None),
+                         "transported_mass": rho, "n": align_batch,
+                         "available": 0.6, "precision_available": min(0.9, 0.2 + 0.1 * epoch),
+                         "ceiling_available": min(0.8, 0.25 + 0.08 * epoch), "chance_available": 0.05,
+                         "top1_transported": min(0.9, 0.1 + 0.1 * epoch), "top1_untransported": 0.02,
+                         "top1_uniform": 1 / align_batch, "cost_iqr": 0.02 * (1 + epoch),
+                         "cost_drift": 0.01 * epoch} if train and method == "l2rm" else None),
             "label": None, "time_s": {"train": 1.5, "split": 0.2, "eval": 0.4, "total": 2.1},
             "steps": 20})
     if artefacts and method == "l2rm":

@@ -6,6 +6,8 @@ the code under test.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from page_helpers import figures, trace_names
@@ -35,8 +37,15 @@ def test_alignment_heatmaps_show_dummies_mass_and_crop(open_page, fixture_runs):
     assert float(metrics["transported mass"]) == pytest.approx(float(batch["rho"]), abs=1e-3)
     at = at.selectbox(key="align_crop").select("whole batch").run()
     assert arr(figures(at)[0]["data"][0]["z"]).shape == (96, 96)
-    ranks = figures(at)[1]
-    assert trace_names(ranks) == ["transported", "untransported"]
+    names = [trace_names(f) for f in figures(at)]
+    assert ["transported", "untransported"] in names  # Fig. 7's ranked refined alignment
+    concentration = figures(at)[names.index(["transported rows", "untransported rows", "uniform row (1/B)",
+                                             "cost inter-quartile range", "|cost − ReLU(1 − S)|",
+                                             f"λ = {float(batch['lam']):g}"])]
+    records = [json.loads(line) for line in (fixture_runs.root / fixture_runs.ids[role] / "metrics.jsonl")
+               .read_text().splitlines()]
+    expected = [r["rematch"]["top1_transported"] for r in records if r.get("rematch")]
+    np.testing.assert_allclose(arr(concentration["data"][0]["y"]), expected)
 
 
 def test_alignment_epoch_slider_changes_the_batch(open_page, fixture_runs):

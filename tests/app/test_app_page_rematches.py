@@ -6,6 +6,8 @@ the code under test.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from fixture_runs import FixtureRuns
 from page_helpers import figures, trace_names
@@ -32,6 +34,16 @@ def test_rematch_filters_and_truth(open_page, fixture_runs):
     assert len(strong) == int((last["fit"] & (last["score"] >= 0.5)).sum())
     assert (strong["score"] >= 0.5).all()
     assert trace_names(figures(at)[0]) == ["fits", "does not fit", "unknown"]
+    records = [json.loads(line) for line in (fixture_runs.root / fixture_runs.ids[role] / "metrics.jsonl")
+               .read_text().splitlines()]
+    last_record = [r for r in records if r.get("rematch")][-1]["rematch"]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["precision on those rows"] == f"{last_record['precision_available']:.1%}"
+    assert shown["ceiling: similarity argmax"] == f"{last_record['ceiling_available']:.1%}"
+    assert shown["rows with a fitting caption"] == f"{last_record['available']:.1%}"
+    quality = figures(at)[1]
+    assert trace_names(quality)[:3] == ["precision, rows with a fitting caption",
+                                        "ceiling: argmax of the similarity", "chance, rows with a fitting caption"]
 
 
 def test_rematches_link_cc152k_images_without_fetching(open_page, fixture_runs):
