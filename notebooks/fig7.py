@@ -39,6 +39,7 @@ source_run: str = ""  # an existing L2RM run directory to analyse; empty: train 
 from workbench import viz
 from workbench.callbacks import EpochPrinter
 from workbench.reproduce import analysed_run, views
+from workbench.runs import read_metrics
 
 analysed = analysed_run(source_run, preset, overrides, run_dir, callbacks=[EpochPrinter()])
 ranks = views.artifact_table(analysed, "refined_ranks.parquet")
@@ -61,6 +62,23 @@ ranked
 
 # %%
 views.rank_summary(ranks)
+
+# %% [markdown]
+# ## By epoch: how peaked the rows are, and the scale that decides it
+#
+# Over every rematched batch of an epoch (not one saved batch): the mean top-1 of transported and of
+# untransported rows beside a uniform row's `1/B`, and the cost's inter-quartile range within a batch beside
+# the entropic scale λ. When the cost varies by much less than λ, `exp(-C/λ)` is nearly constant and the
+# plan is close to uniform whatever the cost ranks; a peaked plan is only useful where its argmax is right
+# (the Rematches page and Fig. 5 measure that against the truth).
+
+# %%
+records = read_metrics(analysed)
+concentration = viz.rematch_concentration(records, lam=views.run_summary(analysed).get("lam"))
+views.save_figure(run_dir, "rematch_concentration", concentration)
+last = [r["rematch"] for r in records if r.get("rematch")][-1]
+print({k: round(v, 4) for k, v in last.items() if k.startswith(("top1", "entropy", "cost_"))})
+concentration
 
 # %% [markdown]
 # ## One saved batch: plan, mask and cost

@@ -105,6 +105,8 @@ def test_ablation_comparison_sums_the_recalls(tmp_path: Path) -> None:
     check_rows(views.ablation_comparison(run, "L2RM w/o Cost Function"), [*recalls, sum(recalls)])
     with pytest.raises(ConfigError, match="no ablation"):
         views.ablation_comparison(run, "L2RM w/o everything")
+    ours_only = views.ablation_comparison(run, "L2RM w/o Rematch Loss")  # the workbench's own row
+    assert len(ours_only) == 1 and not any(str(i).startswith("paper") for i in ours_only.index)
 
 
 @pytest.mark.parametrize(("warmup", "setting", "recalls"), [

@@ -66,7 +66,7 @@ TABLES: dict[str, TableCase] = {
 FIGURES: dict[str, tuple[str, ...]] = {
     "fig5": ("rematch_scores", "rematch_quality"),
     "fig6": ("cost_trend", "cost_histogram_estimate"),
-    "fig7": ("refined_ranks", "alignment_heatmaps"),
+    "fig7": ("refined_ranks", "rematch_concentration", "alignment_heatmaps"),
 }
 
 #: teaching notebook -> smoke parameters (each runs in well under a minute with them)

@@ -144,6 +144,8 @@ ABLATIONS: dict[str, tuple[str, ...]] = {
     "L2RM w/o Partial OT": ("partial=false",),
     "L2RM w/o Positives Masked": ("mask_positives=off",),
     "L2RM w/o Cost Function": ("cost_fn=cosine",),
+    # not in the paper's table: the split and the clean triplet alone, what the rematching adds on top
+    "L2RM w/o Rematch Loss": ("rematch_weight=0",),
 }
 
 
