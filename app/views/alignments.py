@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _data
+import _show
 import streamlit as st
 
 from workbench import viz
@@ -35,15 +36,15 @@ def render() -> None:
     cols[1].metric("ρ", rho)
     cols[2].metric("rows transporting", f"{stats.rows_transporting} / {stats.n}")
     cols[3].metric("allowed cells", f"{stats.allowed_fraction:.1%}", help="mask = True (positives masked)")
-    st.plotly_chart(viz.alignment_heatmaps(batch, rows=_CROPS[crop], cols=_CROPS[crop]), theme=None,
-                    width="stretch", key="align_heatmaps")
+    _show.figure(viz.alignment_heatmaps(batch, rows=_CROPS[crop], cols=_CROPS[crop]),
+                 name=f"alignment-{run.run_id}-epoch{epoch}", key="align_heatmaps", theme=None, width="stretch")
 
     if _data.has_artifact(root, run.run_id, "refined_ranks.parquet"):
         ranks = _data.read_table(root, run.run_id, "refined_ranks.parquet")
         if (ranks["epoch"] == epoch).any():
             st.subheader("Ranked refined alignment (Fig. 7)")
-            st.plotly_chart(viz.refined_ranks(ranks, epoch=epoch), theme=None, width="stretch",
-                            key="align_ranks")
+            _show.figure(viz.refined_ranks(ranks, epoch=epoch), name=f"refined-ranks-{run.run_id}-epoch{epoch}",
+                         key="align_ranks", theme=None, width="stretch")
 
 
 _data.guard(render)

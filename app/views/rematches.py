@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _data
+import _show
 import pandas as pd
 import streamlit as st
 
@@ -59,13 +60,15 @@ def render() -> None:
         view["image"] = shown["image_url"].to_numpy()
         config["image"] = st.column_config.LinkColumn("image", display_text="open image ↗",
                                                       help="the image's original web address (not fetched)")
-    st.dataframe(view, hide_index=True, width="stretch", column_config=config, key="rematch_table")
+    _show.table(view, name=f"rematches-{run.run_id}", key="rematch_table", hide_index=True, width="stretch",
+                column_config=config)
     if len(shown):
-        st.plotly_chart(viz.rematch_scores(shown), theme=None, width="stretch", key="rematch_scores")
+        _show.figure(viz.rematch_scores(shown), name=f"rematch-scores-{run.run_id}", key="rematch_scores",
+                     theme=None, width="stretch")
     record = _data.read_run(root, run.run_id)
     if any(isinstance(m.get("rematch"), dict) for m in record.metrics):
-        st.plotly_chart(viz.rematch_quality(record.metrics), theme=None, width="stretch",
-                        key="rematch_quality")
+        _show.figure(viz.rematch_quality(record.metrics), name=f"rematch-quality-{run.run_id}",
+                     key="rematch_quality", theme=None, width="stretch")
 
 
 _data.guard(render)
