@@ -56,7 +56,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 400
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"workbench lab exited: {(work / 'lab.log').read_text()[-3000:]}")
@@ -67,7 +67,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer within 180 s: {(work / 'lab.log').read_text()[-3000:]}")
+                pytest.fail(f"JupyterLab did not answer within 400 s: {(work / 'lab.log').read_text()[-3000:]}")
             time.sleep(0.5)
         yield url, folder
     finally:
