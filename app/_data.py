@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import _show
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -190,4 +191,4 @@ def guard(render: Callable[[], Any]) -> None:
     try:
         render()
     except RunDirError as exc:
-        st.warning(f"This run directory is damaged and cannot be shown: {exc}", icon="⚠️")
+        st.warning(f"This run directory is damaged and cannot be shown: {_show.escape_markdown(exc)}", icon="⚠️")

@@ -9,6 +9,7 @@ refresh button; the pages live in ``app/views/`` and read runs only through :mod
 from __future__ import annotations
 
 import _data
+import _show
 import streamlit as st
 
 st.set_page_config(page_title="OT-Rematch Workbench", page_icon=":material/compare_arrows:", layout="wide")
@@ -21,6 +22,7 @@ PAGES = [
     st.Page("views/rematches.py", title="Rematches", icon=":material/swap_horiz:", url_path="rematches"),
     st.Page("views/sweeps.py", title="Sweeps", icon=":material/tune:", url_path="sweeps"),
     st.Page("views/labels.py", title="Label track", icon=":material/label:", url_path="labels"),
+    st.Page("views/config.py", title="Run config", icon=":material/settings:", url_path="config"),
 ]
 
 if _data.ROOT_KEY not in st.session_state:
@@ -35,7 +37,7 @@ with st.sidebar:
         st.cache_data.clear()
     root = _data.current_root()
     if not root.is_dir():
-        st.error(f"Runs root {root} is not a directory.")
+        st.error(f"Runs root {_show.escape_markdown(root)} is not a directory.")
 
 st.navigation(PAGES).run()
 

@@ -24,6 +24,10 @@ if [ -n "${WORKBENCH_TORCH_INDEX:-}" ]; then
 else
   pipq "torch==$TORCH_VERSION"
 fi
+# the distribution was named `workbench` before it became `ot-rematch-workbench`: drop a stale install of it
+if "$VENV/bin/python" -m pip show workbench >/dev/null 2>&1; then
+  "$VENV/bin/python" -m pip uninstall -y -q workbench
+fi
 pipq -e "$here[dev]"
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
 echo "$want" > "$VENV/.workbench-stamp"

@@ -208,6 +208,8 @@ class LogConfig(Section):
     rematch_examples: int = bounded(256, ge=0, doc="rematched pairs saved per epoch")
     cost_by_epoch: bool = True
     checkpoint_every: int = bounded(1, ge=1)
+    # TensorBoard event files under <run dir>/tensorboard (workbench.tensorboard_log; the tensorboard extra)
+    tensorboard: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

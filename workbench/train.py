@@ -142,7 +142,6 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     info, device = distributed.init_distributed(device)
-    hooks = CallbackList(callbacks if info.is_main else ())
     if resume and run_dir is None:
         raise ConfigError("resume=True needs the run directory to continue")
     start_epoch, best = 0, {"rsum": -np.inf, "epoch": None, "val": None}
@@ -156,6 +155,11 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
     elif write and info.is_main:
         run_dir = Path(run_dir) if run_dir else Path(run_root) / new_run_id(
             cfg.method, cfg.model.backbone, run_summary(cfg)["dataset"], f"m{cfg.data.mrate:g}", f"s{cfg.seed}")
+    if cfg.log.tensorboard and write and info.is_main:  # after a resume, the checkpoint's config decides
+        from workbench.tensorboard_log import TensorBoardLogger
+
+        callbacks = [*callbacks, TensorBoardLogger()]
+    hooks = CallbackList(callbacks if info.is_main else ())
     if info.enabled and cfg.optim.batch_size % info.world:
         raise ConfigError(f"optim.batch_size={cfg.optim.batch_size} must be divisible by the {info.world} processes")
     if not info.is_main:  # let the main process generate or verify the data first

@@ -386,13 +386,18 @@ def rematch_scores(frame: pd.DataFrame, *, title: str | None = None) -> go.Figur
 
 
 # ------------------------------------------------------------------------------------ runs / sweeps
+def _plain(text: str) -> str:
+    """``text`` for a plotly label, shown as typed: plotly reads ``<a href>``, ``<b>``, ... as markup."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def val_curves(records: Mapping[str, Sequence[Mapping[str, Any]]], *, metric: str = "rsum",
                title: str | None = None) -> go.Figure:
     """Validation ``metric`` by epoch, one line per run (``{run_id: metrics records}``)."""
     fig = go.Figure()
     for run_id, recs in records.items():
         frame = _series(recs, "val", (metric,))
-        fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[metric], name=run_id, mode="lines+markers"))
+        fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[metric], name=_plain(run_id), mode="lines+markers"))
     label = METRIC_LABELS.get(metric, metric)
     return _finish(fig, title or f"Validation {label} by epoch", xaxis_title="epoch", xaxis_dtick=1,
                    yaxis_title=label)

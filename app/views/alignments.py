@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _data
+import _show
 import streamlit as st
 
 from workbench import viz
@@ -35,8 +36,8 @@ def render() -> None:
     cols[1].metric("ρ", rho)
     cols[2].metric("rows transporting", f"{stats.rows_transporting} / {stats.n}")
     cols[3].metric("allowed cells", f"{stats.allowed_fraction:.1%}", help="mask = True (positives masked)")
-    st.plotly_chart(viz.alignment_heatmaps(batch, rows=_CROPS[crop], cols=_CROPS[crop]), theme=None,
-                    width="stretch", key="align_heatmaps")
+    _show.figure(viz.alignment_heatmaps(batch, rows=_CROPS[crop], cols=_CROPS[crop]),
+                 name=f"alignment-{run.run_id}-epoch{epoch}", key="align_heatmaps", theme=None, width="stretch")
 
     record = _data.read_run(root, run.run_id)
     if any(isinstance(m.get("rematch"), dict) and "top1_transported" in m["rematch"] for m in record.metrics):
@@ -46,15 +47,15 @@ def render() -> None:
                    "mean top-1 of the refined rows of every rematched batch (Fig. 7's first rank); a uniform "
                    "row has 1/B. Right: the cost's spread within a batch beside λ (a cost that varies much "
                    "less than λ gives a near-uniform plan) and how far the learned cost moved from ReLU(1 − S).")
-        st.plotly_chart(viz.rematch_concentration(record.metrics, lam=lam), theme=None, width="stretch",
-                        key="align_concentration")
+        _show.figure(viz.rematch_concentration(record.metrics, lam=lam), name=f"concentration-{run.run_id}",
+                     key="align_concentration", theme=None, width="stretch")
 
     if _data.has_artifact(root, run.run_id, "refined_ranks.parquet"):
         ranks = _data.read_table(root, run.run_id, "refined_ranks.parquet")
         if (ranks["epoch"] == epoch).any():
             st.subheader("Ranked refined alignment (Fig. 7)")
-            st.plotly_chart(viz.refined_ranks(ranks, epoch=epoch), theme=None, width="stretch",
-                            key="align_ranks")
+            _show.figure(viz.refined_ranks(ranks, epoch=epoch), name=f"refined-ranks-{run.run_id}-epoch{epoch}",
+                         key="align_ranks", theme=None, width="stretch")
 
 
 _data.guard(render)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _data
+import _show
 import streamlit as st
 
 from workbench import viz
@@ -30,14 +31,16 @@ def render() -> None:
     split = left.radio("Groups", list(_SPLITS), format_func=_SPLITS.get, key="cost_split", horizontal=True)
     epoch = epochs[0] if len(epochs) == 1 else right.select_slider(
         "Epoch", options=epochs, value=epochs[-1], key="cost_epoch")
-    st.plotly_chart(viz.cost_histogram(costs, split=split, epoch=epoch), theme=None, width="stretch",
-                    key="cost_histogram")
-    st.plotly_chart(viz.cost_trend(costs, split=split), theme=None, width="stretch", key="cost_trend")
+    _show.figure(viz.cost_histogram(costs, split=split, epoch=epoch), name=f"cost-{run.run_id}-epoch{epoch}",
+                 key="cost_histogram", theme=None, width="stretch")
+    _show.figure(viz.cost_trend(costs, split=split), name=f"cost-trend-{run.run_id}", key="cost_trend",
+                 theme=None, width="stretch")
 
     st.subheader("Clean / noisy split against the truth")
     record = _data.read_run(root, run.run_id)
     if any(isinstance(m.get("split"), dict) for m in record.metrics):
-        st.plotly_chart(viz.split_quality(record.metrics), theme=None, width="stretch", key="cost_split_q")
+        _show.figure(viz.split_quality(record.metrics), name=f"split-quality-{run.run_id}", key="cost_split_q",
+                     theme=None, width="stretch")
     else:
         st.info("metrics.jsonl has no split-quality records for this run.")
 

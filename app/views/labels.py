@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _data
 import _frames
+import _show
 import streamlit as st
 
 from workbench import viz
@@ -28,12 +29,13 @@ def render() -> None:
     direction = c2.radio("MAP", list(_DIRECTIONS), format_func=_DIRECTIONS.get, key="labels_dir",
                          horizontal=True)
     summary = _frames.map_summary(frame, f"{when}_{direction}")
-    st.dataframe(_frames.map_pivot(summary), hide_index=True, width="stretch", key="labels_pivot")
-    st.plotly_chart(viz.map_by_rate(summary, title=f"{when.capitalize()} MAP ({_DIRECTIONS[direction]}) "
-                                                   "vs noise rate"),
-                    theme=None, width="stretch", key="labels_curves")
+    _show.table(_frames.map_pivot(summary), name=f"label-map-{when}-{direction}", key="labels_pivot",
+                hide_index=True, width="stretch")
+    _show.figure(viz.map_by_rate(summary, title=f"{when.capitalize()} MAP ({_DIRECTIONS[direction]}) "
+                                                "vs noise rate"),
+                 name=f"label-map-{when}-{direction}", key="labels_curves", theme=None, width="stretch")
     with st.expander("Per-run values"):
-        st.dataframe(frame, hide_index=True, width="stretch", key="labels_runs")
+        _show.table(frame, name="label-runs", key="labels_runs", hide_index=True, width="stretch")
 
     st.subheader("Corrected-label confusion")
     candidates = [s for s in summaries if _data.has_artifact(root, s.run_id, _CONFUSION)]
@@ -44,9 +46,9 @@ def render() -> None:
     normalise = st.toggle("Row-normalise (fraction of each true class)", value=True, key="labels_norm")
     confusion = arrays["confusion"]
     names = [str(c) for c in arrays.get("class_names", range(confusion.shape[0]))]
-    st.plotly_chart(viz.label_confusion(confusion, names, noisy_confusion=arrays.get("noisy_confusion"),
-                                        normalise=normalise), theme=None, width="stretch",
-                    key="labels_confusion")
+    _show.figure(viz.label_confusion(confusion, names, noisy_confusion=arrays.get("noisy_confusion"),
+                                     normalise=normalise), name=f"label-confusion-{run.run_id}",
+                 key="labels_confusion", theme=None, width="stretch")
     total = confusion.sum()
     st.caption(f"Corrected labels agree with the true class for {confusion.trace() / max(total, 1):.1%} of "
                f"{total} training pairs" + (

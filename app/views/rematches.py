@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _data
+import _show
 import pandas as pd
 import streamlit as st
 
@@ -59,9 +60,11 @@ def render() -> None:
         view["image"] = shown["image_url"].to_numpy()
         config["image"] = st.column_config.LinkColumn("image", display_text="open image ↗",
                                                       help="the image's original web address (not fetched)")
-    st.dataframe(view, hide_index=True, width="stretch", column_config=config, key="rematch_table")
+    _show.table(view, name=f"rematches-{run.run_id}", key="rematch_table", hide_index=True, width="stretch",
+                column_config=config)
     if len(shown):
-        st.plotly_chart(viz.rematch_scores(shown), theme=None, width="stretch", key="rematch_scores")
+        _show.figure(viz.rematch_scores(shown), name=f"rematch-scores-{run.run_id}", key="rematch_scores",
+                     theme=None, width="stretch")
     record = _data.read_run(root, run.run_id)
     rematch = [m for m in record.metrics if isinstance(m.get("rematch"), dict)]
     if rematch:
@@ -78,8 +81,8 @@ def render() -> None:
                       "plan cannot make rematches more right than the similarity that ranks them")
             k4.metric("chance on those rows", f"{last['chance_available']:.1%}",
                       help="a caption drawn at random among the allowed ones")
-        st.plotly_chart(viz.rematch_quality(record.metrics), theme=None, width="stretch",
-                        key="rematch_quality")
+        _show.figure(viz.rematch_quality(record.metrics), name=f"rematch-quality-{run.run_id}",
+                     key="rematch_quality", theme=None, width="stretch")
 
 
 _data.guard(render)

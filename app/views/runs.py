@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _data
 import _frames
+import _show
 import pandas as pd
 import streamlit as st
 
@@ -45,11 +46,11 @@ def _curves(root, run_ids: list[str]) -> None:
     retrieval = {r: rec.metrics for r, rec in records.items() if rec.summary.track == "retrieval"}
     labels = {r: rec.metrics for r, rec in records.items() if rec.summary.track == "labels"}
     if retrieval:
-        st.plotly_chart(viz.val_curves(retrieval, metric="rsum"), theme=None, width="stretch",
-                        key="runs_val_rsum")
+        _show.figure(viz.val_curves(retrieval, metric="rsum"), name="val-rsum", key="runs_val_rsum",
+                     theme=None, width="stretch")
     if labels:
-        st.plotly_chart(viz.val_curves(labels, metric="avg_map"), theme=None, width="stretch",
-                        key="runs_val_map")
+        _show.figure(viz.val_curves(labels, metric="avg_map"), name="val-map", key="runs_val_map",
+                     theme=None, width="stretch")
 
 
 def render() -> None:
@@ -57,8 +58,8 @@ def render() -> None:
     st.title("Runs")
     summaries = _data.list_runs(root)
     if not summaries:
-        st.info(f"No runs under {root}. Train one (`workbench train ...`) or point the sidebar at a runs "
-                "folder.")
+        st.info(f"No runs under {_show.escape_markdown(root)}. Train one (`workbench train ...`) or point the "
+                "sidebar at a runs folder.")
         return
     frame = _frames.runs_frame(summaries)
     counts = frame["status"].value_counts()
@@ -68,14 +69,15 @@ def render() -> None:
         column.metric(status, int(counts.get(status, 0)))
     damaged = frame[frame["status"] == "damaged"]
     if len(damaged):
-        lines = "\n".join(f"- `{r.run_id}`: {r.problem}" for r in damaged.itertuples())
+        lines = "\n".join(f"- {_show.escape_markdown(r.run_id)}: {_show.escape_markdown(r.problem)}"
+                          for r in damaged.itertuples())
         st.warning(f"{len(damaged)} run director{'y is' if len(damaged) == 1 else 'ies are'} damaged and "
                    f"listed without details:\n{lines}", icon="⚠️")
 
     visible = _filter(frame)
-    st.caption(f"{len(visible)} of {len(frame)} runs under `{root}`")
-    st.dataframe(
-        visible[list(_frames.RUN_COLUMNS)], hide_index=True, width="stretch", key="runs_table",
+    st.caption(f"{len(visible)} of {len(frame)} runs under {_show.escape_markdown(root)}")
+    _show.table(
+        visible[list(_frames.RUN_COLUMNS)], name="runs", key="runs_table", hide_index=True, width="stretch",
         column_config={
             "run_id": st.column_config.TextColumn("run", pinned=True),
             "problem": st.column_config.TextColumn("error / reason", width="medium"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _data
 import _frames
+import _show
 import pandas as pd
 import streamlit as st
 
@@ -72,16 +73,17 @@ def render() -> None:
         return
     paper = _table9(points, {s.run_id: s for s in summaries}, metrics) if param == "batch_size" else None
     title = f"{'Test' if source == 'test' else 'Best validation'} score vs {_PARAMS[param]}"
-    st.plotly_chart(viz.sweep_curves(points, param=param, paper=paper, title=title), theme=None,
-                    width="stretch", key="sweep_curves")
+    _show.figure(viz.sweep_curves(points, param=param, paper=paper, title=title), name=f"sweep-{param}-{source}",
+                 key="sweep_curves", theme=None, width="stretch")
     view = points.assign(metric=points["metric"].map(viz.METRIC_LABELS.get))
-    st.dataframe(view.rename(columns={"value": param}), hide_index=True, width="stretch", key="sweep_points",
-                 column_config={"mean": st.column_config.NumberColumn(format="%.2f"),
-                                "std": st.column_config.NumberColumn(format="%.2f")})
+    _show.table(view.rename(columns={"value": param}), name=f"sweep-{param}-{source}", key="sweep_points",
+                hide_index=True, width="stretch",
+                column_config={"mean": st.column_config.NumberColumn(format="%.2f"),
+                               "std": st.column_config.NumberColumn(format="%.2f")})
     if param == "batch_size":
         with st.expander("Paper, Table 9 (Flickr30K, MRate 0.6)"):
-            st.dataframe(reference.load_table("batch").rename(columns=viz.METRIC_LABELS), hide_index=True,
-                         width="stretch", key="sweep_table9")
+            _show.table(reference.load_table("batch").rename(columns=viz.METRIC_LABELS), name="paper-table9",
+                        key="sweep_table9", hide_index=True, width="stretch")
 
 
 _data.guard(render)

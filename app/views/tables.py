@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _data
 import _frames
+import _show
 import pandas as pd
 import streamlit as st
 
@@ -47,16 +48,16 @@ def _synthetic(layout: pd.DataFrame) -> None:
                "the paper's rows are for Flickr30K / MS-COCO / CC152K and are shown below for "
                "orientation only.")
     ours = layout.sort_values(["mrate", "method", "run_id"], kind="stable")
-    st.dataframe(_display(ours), hide_index=True, width="stretch", column_config=_CONFIG,
-                 key="tables_unmatched")
+    _show.table(_display(ours), name="rk-without-paper-row", key="tables_unmatched", hide_index=True,
+                width="stretch", column_config=_CONFIG)
     mrates = sorted({float(m) for m in ours["mrate"].dropna()})
     with st.expander("Paper rows at the same MRates (Flickr30K, Tables 1/6 and 7), for orientation"):
         rows = [reference.paper_rows(table=7 if m == 0 else 6, dataset="flickr30k", mrate=m) for m in mrates]
         rows = [r for r in rows if len(r)]
         if rows:
             paper = pd.concat(rows, ignore_index=True)
-            st.dataframe(paper.drop(columns=["table"]).rename(columns=_LABELS), hide_index=True,
-                         width="stretch", key="tables_orientation")
+            _show.table(paper.drop(columns=["table"]).rename(columns=_LABELS), name="paper-rows-orientation",
+                        key="tables_orientation", hide_index=True, width="stretch")
         else:
             st.write("The paper has no rows at these MRates.")
 
@@ -86,8 +87,8 @@ def render() -> None:
         st.subheader(reference.TABLE_TITLES.get(int(table), f"Table {table}"))
         if others:
             part = _with_other_methods(part, int(table))
-        st.dataframe(_display(part), hide_index=True, width="stretch", column_config=_CONFIG,
-                     key=f"tables_table_{int(table)}")
+        _show.table(_display(part), name=f"rk-table{int(table)}", key=f"tables_table_{int(table)}",
+                    hide_index=True, width="stretch", column_config=_CONFIG)
     unmatched = layout[layout["table"].isna()]
     if len(unmatched):
         _synthetic(unmatched)

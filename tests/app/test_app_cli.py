@@ -46,18 +46,15 @@ def test_runs_pointing_at_a_file_is_an_error(tmp_path, capsys):
 
 
 def test_missing_source_tree_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    with pytest.raises(ConfigError, match="pip install -e"):
-        app_cli.find_app(tmp_path)
-    assert app_cli.find_app() == REPO / "app" / "streamlit_app.py"
+    assert app_cli.find_app() == REPO / "app" / "streamlit_app.py"  # a checkout: the repository's app/
+    import workbench.bundled as bundled
 
-    original = app_cli.find_app
-
-    def missing() -> Path:
-        return original(tmp_path)
-
-    monkeypatch.setattr(app_cli, "find_app", missing)
+    (tmp_path / "workbench").mkdir()  # a package with neither _app/ inside nor app/ beside it
+    monkeypatch.setattr(bundled.importlib.resources, "files", lambda name: tmp_path / "workbench")
+    with pytest.raises(ConfigError, match="neither in the installed package"):
+        app_cli.find_app()
     assert main(["app", "--runs", str(tmp_path)]) == 2
-    assert "dashboard source" in capsys.readouterr().err
+    assert "the app folder is neither" in capsys.readouterr().err
 
 
 def test_runs_streamlit_with_the_runs_root_in_the_environment(tmp_path, monkeypatch):

@@ -1,8 +1,9 @@
 """``workbench app``: serve the Streamlit dashboard over a runs folder.
 
-The dashboard's source (``app/streamlit_app.py``) lives next to the package in the repository, not
-inside it, so this command needs a source checkout (``pip install -e .``). The runs root reaches the app
-through the ``WORKBENCH_RUNS_DIR`` environment variable.
+The dashboard's source is the repository's ``app/`` folder, which an installed wheel carries inside the
+package (:mod:`workbench.bundled`), so the command works from a checkout and from ``pip install
+ot-rematch-workbench`` alike. The runs root reaches the app through the ``WORKBENCH_RUNS_DIR`` environment
+variable.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import workbench
+from workbench.bundled import app_entry
 from workbench.errors import ConfigError
 
 __all__ = ["RUNS_ENV", "find_app", "streamlit_command", "register"]
@@ -24,14 +25,9 @@ RUNS_ENV = "WORKBENCH_RUNS_DIR"
 log = logging.getLogger(__name__)
 
 
-def find_app(repo: Path | None = None) -> Path:
-    """``<repository>/app/streamlit_app.py``; :class:`ConfigError` when the source tree is not there."""
-    repo = Path(workbench.__file__).resolve().parents[1] if repo is None else Path(repo)
-    entry = repo / "app" / "streamlit_app.py"
-    if not entry.is_file():
-        raise ConfigError(f"the dashboard source {entry} is missing: `workbench app` needs the repository "
-                          "checkout (install it with `pip install -e .` from the repository root)")
-    return entry
+def find_app() -> Path:
+    """The dashboard's ``streamlit_app.py`` (installed copy or checkout); :class:`ConfigError` when absent."""
+    return app_entry()
 
 
 def streamlit_command(entry: Path, *, host: str, port: int, headless: bool = True) -> list[str]:

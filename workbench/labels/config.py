@@ -176,6 +176,7 @@ class LabelLogConfig(Section):
 
     checkpoint_every: int = bounded(1, ge=0, doc="epochs between last.pt saves (0 = never; no resume)")
     test_every: int = bounded(0, ge=0, doc="also log test MAP every k epochs (0 = only at the end)")
+    tensorboard: bool = False  # TensorBoard event files under <run dir>/tensorboard (the tensorboard extra)
 
 
 @dataclasses.dataclass(frozen=True)

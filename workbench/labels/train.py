@@ -185,6 +185,10 @@ def run_labels(cfg: LabelTrainConfig | None, *, run_root: str | Path = "runs", r
         ckpt = None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if cfg.log.tensorboard and write:
+        from workbench.tensorboard_log import TensorBoardLogger
+
+        callbacks = [*callbacks, TensorBoardLogger()]
     hooks = CallbackList(callbacks)
     data = load_label_data(cfg.data, cfg.noise_seed)
     writer: RunWriter | None = None

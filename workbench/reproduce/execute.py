@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.bundled import notebooks_folder
 from workbench.configbase import parse_assignment
-from workbench.errors import ConfigError, RunDirError, WorkbenchError
+from workbench.errors import ConfigError, RunDirError
 from workbench.reproduce.targets import GRID_KEYS, Setting, Target, get_target
 from workbench.runs import read_results
 
@@ -46,12 +47,9 @@ class ReproduceReport:
 
 
 def notebook_dir() -> Path:
-    """The repository's ``notebooks/`` folder (the notebooks are sources, not package data)."""
-    here = Path(__file__).resolve().parents[2] / "notebooks"
-    if not here.is_dir():
-        raise WorkbenchError(f"notebooks folder not found at {here}: `workbench reproduce` needs the source "
-                             "tree (git clone), not only the installed package")
-    return here
+    """The notebooks folder: the installed package's copy or the checkout's ``notebooks/``
+    (:func:`workbench.bundled.notebooks_folder`)."""
+    return notebooks_folder()
 
 
 def split_sets(sets: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
@@ -160,6 +158,7 @@ def _execute(target: Target, setting: Setting, root: Path, kind: str, extra: lis
     run_dir = root / setting.id
     run_dir.mkdir(parents=True, exist_ok=True)  # papermill does not create output folders
     nb = jupytext.read(notebook_dir() / target.notebook)
+    nb.metadata.get("jupytext", {}).pop("formats", None)  # the executed copy is no jupytext pair
     parameters = _parameters(target, setting, root, kind, extra)
     pm.execute_notebook(nb, str(run_dir / "notebook.ipynb"), parameters=parameters, kernel_name=kernel,
                         cwd=str(run_dir), progress_bar=False, log_output=False)
@@ -205,6 +204,11 @@ def reproduce(target_name: str, kind: str, run_root: str | Path, *, jobs: int = 
                 on_event(s.id, "skip")
         else:
             todo.append(s)
+
+    if todo:
+        from workbench.kernel import ensure_kernel
+
+        ensure_kernel(kernel)  # an installed package has no kernel until the first reproduction
 
     def one(setting: Setting) -> tuple[str, str | None]:
         if on_event:
