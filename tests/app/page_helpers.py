@@ -37,3 +37,8 @@ def results(fx: FixtureRuns, role: str) -> dict[str, Any]:
 
 def every_run_dir(root: Path) -> list[str]:
     return sorted(p.parent.relative_to(root).as_posix() for p in root.rglob("run.json"))
+
+
+def warnings(at) -> list[str]:  # noqa: ANN001
+    """The page's warning texts with markdown escapes removed (the app escapes paths it shows)."""
+    return [w.value.replace("\\", "") for w in at.warning]

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 import pytest
-from page_helpers import figures, trace_names
+from page_helpers import figures, trace_names, warnings
 from plotly_arrays import arr
 
 
@@ -61,4 +61,4 @@ def test_alignment_page_warns_on_a_corrupt_batch(open_page, fixture_runs):
     at = open_page("alignments")
     at = at.selectbox(key="align_run").select(fixture_runs.ids["corrupt"]).run()
     at = at.select_slider(key="align_epoch").set_value(1).run()
-    assert not at.exception and any("epoch_001.npz" in w.value for w in at.warning)
+    assert not at.exception and any("epoch_001.npz" in w for w in warnings(at))

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fixture_runs import FixtureRuns
-from page_helpers import figures, trace_names
+from page_helpers import figures, trace_names, warnings
 from plotly_arrays import arr
 
 
@@ -50,4 +50,4 @@ def test_cost_page_warns_on_a_corrupt_table(open_page, fixture_runs):
     at = open_page("cost")
     at = at.selectbox(key="cost_run").select(fixture_runs.ids["corrupt"]).run()
     assert not at.exception
-    assert any("damaged" in w.value and "cost_by_epoch.parquet" in w.value for w in at.warning)
+    assert any("damaged" in w and "cost_by_epoch.parquet" in w for w in warnings(at))

@@ -10,7 +10,7 @@ import json
 
 import pandas as pd
 from fixture_runs import FixtureRuns
-from page_helpers import figures, trace_names
+from page_helpers import figures, trace_names, warnings
 
 
 def _rematches(fx: FixtureRuns, role: str) -> pd.DataFrame:
@@ -60,4 +60,4 @@ def test_rematches_link_cc152k_images_without_fetching(open_page, fixture_runs):
 def test_rematch_page_warns_on_a_corrupt_table(open_page, fixture_runs):
     at = open_page("rematches")
     at = at.selectbox(key="rematch_run").select(fixture_runs.ids["corrupt"]).run()
-    assert not at.exception and any("rematch_examples.parquet" in w.value for w in at.warning)
+    assert not at.exception and any("rematch_examples.parquet" in w for w in warnings(at))

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 from fixture_runs import F30K_TEST
-from page_helpers import every_run_dir, figures, results, trace_names
+from page_helpers import every_run_dir, figures, results, trace_names, warnings
 from plotly_arrays import arr
 
 
@@ -36,7 +36,7 @@ def test_runs_page_lists_every_run_with_status_and_numbers(open_page, fixture_ru
 
 def test_runs_page_reports_the_damaged_directory(open_page, fixture_runs):
     at = open_page("runs")
-    assert any(fixture_runs.ids["damaged"] in w.value and "damaged" in w.value for w in at.warning)
+    assert any(fixture_runs.ids["damaged"] in w and "damaged" in w for w in warnings(at))
 
 
 def test_runs_filters_narrow_the_table(open_page):
