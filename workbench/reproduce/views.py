@@ -17,7 +17,6 @@ not values.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -30,7 +29,14 @@ import plotly.graph_objects as go
 
 from workbench import reference, viz
 from workbench.errors import ConfigError, DataFormatError
-from workbench.runs import atomic_write_text, list_alignments, read_alignment, read_metrics, read_results
+from workbench.runs import (
+    atomic_write_text,
+    list_alignments,
+    read_alignment,
+    read_metrics,
+    read_results,
+    read_run_info,
+)
 
 __all__ = [
     "ablation_comparison",
@@ -64,12 +70,9 @@ _WARMUP_NAMES = {"triplet": "Triplet", "infonce": "InfoNCE"}
 def run_summary(run_dir: str | Path) -> dict[str, Any]:
     """``run.json`` of a run directory (method, backbone, dataset, mrate, rho, lam, batch_size, ...)."""
     path = Path(run_dir) / "run.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataFormatError(f"{path}: missing; is {run_dir} a finished run directory?") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataFormatError(f"{path}: unreadable ({exc})") from None
+    if not path.exists():
+        raise DataFormatError(f"{path}: missing; is {run_dir} a finished run directory?")
+    return read_run_info(Path(run_dir))  # schema-checked: a damaged run.json is a DamagedRunError
 
 
 def _our_metrics(run_dir: str | Path, key: str = "test") -> dict[str, float | None]:
