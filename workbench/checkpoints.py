@@ -35,6 +35,11 @@ def _refusal_reason(text: str) -> str:
     return reason
 
 
+def _first_line(exc: BaseException) -> str:
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return "weights-only loading refused it" if "weights_only" in line else line
+
+
 def load_checkpoint(path: str | os.PathLike[str], *, keys: Iterable[str] = ()) -> dict[str, Any]:
     """Load a checkpoint dict on the CPU with ``weights_only=True``.
 
@@ -54,12 +59,17 @@ def load_checkpoint(path: str | os.PathLike[str], *, keys: Iterable[str] = ()) -
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise RunDirError(f"{path}: refused: the checkpoint holds {_refusal_reason(str(exc))}, which the "
-                          "workbench never unpickles (its own checkpoints hold only tensors and plain "
-                          "values); it was not written by the workbench or has been altered") from None
+        reason = _refusal_reason(str(exc))
+        if not re.search(r"global|reduce|build|class|function", reason, flags=re.IGNORECASE):
+            # not an object the loader refused but bytes it cannot parse (e.g. "Unsupported operand")
+            detail = reason if "Weights" in str(exc) else _first_line(exc)
+            raise RunDirError(f"{path}: not a readable checkpoint (truncated or corrupt: {detail})") from None
+        raise RunDirError(f"{path}: refused: the checkpoint holds an object that weights-only loading does "
+                          f"not allow ({reason}); the workbench never unpickles such objects (its own "
+                          "checkpoints hold only tensors and plain values), so this file was not written by it "
+                          "or has been altered") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RunDirError(f"{path}: not a readable checkpoint (truncated or corrupt: {first})") from None
+        raise RunDirError(f"{path}: not a readable checkpoint (truncated or corrupt: {_first_line(exc)})") from None
     if not isinstance(state, dict):
         raise RunDirError(f"{path}: expected a checkpoint dict, found {type(state).__name__}")
     missing = [k for k in keys if k not in state]

@@ -73,6 +73,7 @@ __all__ = [
     "list_runs",
     "read_run",
     "read_run_info",
+    "metrics_for_resume",
     "resolve_run_dir",
     "read_metrics",
     "read_results",
@@ -203,10 +204,12 @@ class RunWriter:
                 if not overwrite:
                     raise RunDirError(f"{writer.dir} already holds a run ({RUN_FILE}); resume it, restart it "
                                       "(`workbench train --restart`), or choose a new directory")
-                for name in (RUN_FILE, METRICS_FILE, RESULTS_FILE):
+                # the old run.json stays until the new one replaces it (atomically, below): killed at any
+                # point, the directory still holds a run.json to restart from, and no stale checkpoint
+                shutil.rmtree(writer.dir / CHECKPOINTS, ignore_errors=True)
+                for name in (METRICS_FILE, RESULTS_FILE):
                     (writer.dir / name).unlink(missing_ok=True)
-                for name in (ARTIFACTS, CHECKPOINTS):
-                    shutil.rmtree(writer.dir / name, ignore_errors=True)
+                shutil.rmtree(writer.dir / ARTIFACTS, ignore_errors=True)
             (writer.dir / ARTIFACTS).mkdir(exist_ok=True)
             (writer.dir / CHECKPOINTS).mkdir(exist_ok=True)
             writer._info = {
@@ -300,35 +303,18 @@ class RunWriter:
         self.update()
 
     def restore_metrics(self, keep_epochs: int, saved: list[dict[str, Any]] | None = None) -> str | None:
-        """Make ``metrics.jsonl`` hold exactly the records of epochs ``< keep_epochs`` (on resume).
-
-        Records of later epochs (written after the checkpoint) are dropped. When the file lacks some of
-        the kept epochs (deleted, or cut short) they are rebuilt from ``saved``, the checkpoint's copy
-        of the records; without a copy that is a :class:`RunDirError` (the history would be lost).
-        Returns a sentence saying what was rebuilt, or None.
-        """
-        path = self.dir / METRICS_FILE
-        try:
-            records = [r for r in read_metrics(self.dir) if r["epoch"] < keep_epochs]
-        except DamagedRunError:
-            records = []
-            if saved is None:
-                raise
-        have = [r["epoch"] for r in records]
-        note = None
-        if have != list(range(keep_epochs)):
-            if saved is None or [r.get("epoch") for r in saved[:keep_epochs]] != list(range(keep_epochs)):
-                state = "is missing" if not path.exists() else f"holds epochs {have}"
-                raise RunDirError(f"{path} {state} but the checkpoint continues after epoch {keep_epochs - 1} "
-                                  "and holds no copy of the records; resuming would lose the history "
-                                  "(restart the run with `workbench train --restart` instead)")
-            records = [dict(r) for r in saved[:keep_epochs]]
-            for lineno, record in enumerate(records, 1):
-                check_metrics_record(record, f"{path} (checkpoint copy)", lineno)
-            note = (f"{path} {'was missing' if not path.exists() else f'held epochs {have}'}; rebuilt epochs "
-                    f"0..{keep_epochs - 1} from the checkpoint's copy")
-        atomic_write_text(path, "".join(json.dumps(r, default=_json_default) + "\n" for r in records))
+        """Make ``metrics.jsonl`` hold exactly the records of epochs ``< keep_epochs`` (on resume); see
+        :func:`metrics_for_resume`, which decides (and refuses) before anything is written. Returns its note."""
+        records, note = metrics_for_resume(self.dir, keep_epochs, saved)
+        self.replace_metrics(records)
         return note
+
+    def replace_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Rewrite ``metrics.jsonl`` with ``records`` (each checked), atomically."""
+        for lineno, record in enumerate(records, 1):
+            check_metrics_record(record, self.dir / METRICS_FILE, lineno)
+        atomic_write_text(self.dir / METRICS_FILE,
+                          "".join(json.dumps(r, default=_json_default) + "\n" for r in records))
 
     def truncate_metrics(self, keep_epochs: int) -> None:
         """Keep only records of epochs < ``keep_epochs`` (used when resuming from a checkpoint)."""
@@ -381,6 +367,37 @@ class RunWriter:
         spec = figure.to_plotly_json() if hasattr(figure, "to_plotly_json") else figure
         atomic_write_text(self.artifact(f"figures/{name}.json"),
                           json.dumps(spec, default=_json_default, cls=_PlotlyAwareEncoder))
+
+
+def metrics_for_resume(run_dir: Path, keep_epochs: int,
+                       saved: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """The records ``metrics.jsonl`` must hold to resume after epoch ``keep_epochs - 1``, and a note.
+
+    Records of later epochs (written after the checkpoint) are dropped. When the file lacks some of the
+    kept epochs (deleted, cut short or damaged) they are **rebuilt** from ``saved``, the checkpoint's copy
+    of the records, and the note says so; without a usable copy that is a :class:`RunDirError`, raised
+    before anything is written (resuming would lose the history).
+    """
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        records = [r for r in read_metrics(run_dir) if r["epoch"] < keep_epochs]
+    except DamagedRunError:
+        if saved is None:
+            raise
+        records = []
+    have = [r["epoch"] for r in records]
+    if have == list(range(keep_epochs)):
+        return records, None
+    if saved is None or [r.get("epoch") for r in saved[:keep_epochs]] != list(range(keep_epochs)):
+        state = "is missing" if not path.exists() else f"holds epochs {have}"
+        raise RunDirError(f"{path} {state} but the checkpoint continues after epoch {keep_epochs - 1} and holds "
+                          "no copy of the records; resuming would lose the history (start the run again with "
+                          "`workbench train --restart` instead)")
+    records = [dict(r) for r in saved[:keep_epochs]]
+    for lineno, record in enumerate(records, 1):
+        check_metrics_record(record, f"{path} (checkpoint copy)", lineno)
+    state = "was missing" if not path.exists() else f"held epochs {have}"
+    return records, f"{path} {state}; rebuilt epochs 0..{keep_epochs - 1} from the checkpoint's copy"
 
 
 class _PlotlyAwareEncoder(json.JSONEncoder):
