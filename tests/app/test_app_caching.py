@@ -1,5 +1,6 @@
 """Cached loaders are keyed on modification times: new and growing runs show on the next rerun, unchanged
-files are not re-read, the sidebar's refresh button forgets the cache, and the runs root is switchable."""
+files are not re-read, the sidebar's refresh button forgets the cache, and the runs root is switchable in
+the page only when the server was started with the opt-in (otherwise it is fixed)."""
 
 from __future__ import annotations
 
