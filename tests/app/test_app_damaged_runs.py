@@ -119,3 +119,17 @@ def test_ot_solves_off_their_marginals_are_reported_on_the_runs_page(tmp_path, m
     at = _open(root, "runs", monkeypatch)
     warnings = [w.value for w in at.warning]
     assert any(rid in w and "12 OT solve(s) off their marginals" in w and other not in w for w in warnings), warnings
+
+
+def test_a_cost_table_without_the_truth_shows_the_estimated_split(tmp_path, monkeypatch) -> None:
+    """CC152K's mismatches are real, so ``true_matched`` is null: the page must not try to group by it."""
+    import pandas as pd
+
+    ids = build_damaged_artefacts(tmp_path / "runs")
+    path = tmp_path / "runs" / ids["rematch"] / "artifacts" / "cost_by_epoch.parquet"
+    frame = pd.read_parquet(path)
+    frame.assign(true_matched=pd.array([None] * len(frame), dtype="boolean")).to_parquet(path)
+    at = _open(tmp_path / "runs", "cost", monkeypatch, cost_run=ids["rematch"])
+    groups = at.radio(key="cost_split")
+    assert len(groups.options) == 1 and groups.value == "estimate" and at.get("plotly_chart")
+    assert any("truth is unknown" in c.value for c in at.caption)
