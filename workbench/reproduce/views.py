@@ -37,6 +37,7 @@ from workbench.runs import (
     read_results,
     read_run_info,
 )
+from workbench.runschema import check_table
 
 __all__ = [
     "ablation_comparison",
@@ -273,15 +274,17 @@ def artifact_table(run_dir: str | Path, name: str) -> pd.DataFrame:
 
     Raises:
         DataFormatError: the file is missing (naming the run and what writes it) or unreadable.
+        DamagedRunError: it lacks a column of its schema (:data:`workbench.runschema.TABLE_COLUMNS`).
     """
     path = Path(run_dir) / "artifacts" / name
     if not path.is_file():
         raise DataFormatError(f"{path}: missing; L2RM runs write it in their main epochs (is {run_dir} "
                               "an L2RM run with at least one epoch after the warm-up?)")
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise DataFormatError(f"{path}: unreadable parquet ({exc})") from None
+    return check_table(frame, name, path)
 
 
 def alignment_batch(run_dir: str | Path, epoch: int | None = None) -> dict[str, np.ndarray]:
