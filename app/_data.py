@@ -1,6 +1,7 @@
 """Cached loaders and shared widgets of the dashboard.
 
-Every read goes through :mod:`workbench.runs` (which confines paths to the runs root and never unpickles)
+Every read goes through :mod:`workbench.runs` (which confines every file to the runs root, checks each field
+against :mod:`workbench.runschema` and never unpickles)
 and is cached with ``st.cache_data`` keyed on the path *and* a modification stamp, so a run that is
 still being written shows its new epochs on the next rerun while unchanged files are read once. The
 run listing is keyed on the modification times of the run directories (every write to a run replaces a
@@ -27,13 +28,16 @@ from workbench.runs import RunRecord, RunSummary
 
 __all__ = [
     "RUNS_ENV",
+    "EDITABLE_ENV",
     "ROOT_KEY",
+    "root_editable",
     "SELECTED_KEY",
     "default_root",
     "current_root",
     "selected_runs",
     "list_runs",
     "read_run",
+    "read_runs",
     "read_table",
     "read_alignment",
     "read_arrays",
@@ -44,6 +48,7 @@ __all__ = [
 ]
 
 RUNS_ENV = "WORKBENCH_RUNS_DIR"
+EDITABLE_ENV = "WORKBENCH_APP_ROOT_EDITABLE"
 ROOT_KEY = "runs_root"
 SELECTED_KEY = "selected_runs"
 _SKIP = {"artifacts", "checkpoints"}
@@ -54,9 +59,18 @@ def default_root() -> str:
     return os.environ.get(RUNS_ENV) or "runs"
 
 
+def root_editable() -> bool:
+    """Whether the page may change the runs root: only when the server was started with the opt-in
+    (``workbench app --allow-root-change``, i.e. ``$WORKBENCH_APP_ROOT_EDITABLE=1``). Otherwise anyone
+    using the app could browse any directory of the host."""
+    return os.environ.get(EDITABLE_ENV) == "1"
+
+
 def current_root() -> Path:
-    """The runs root typed in the sidebar (the only place the app reads from)."""
-    return Path(str(st.session_state.get(ROOT_KEY) or default_root())).expanduser()
+    """The runs root: fixed when the server starts; the sidebar's value only with :func:`root_editable`."""
+    if root_editable():
+        return Path(str(st.session_state.get(ROOT_KEY) or default_root())).expanduser()
+    return Path(default_root()).expanduser()
 
 
 def selected_runs() -> list[str]:
@@ -67,25 +81,35 @@ def selected_runs() -> list[str]:
 def _mtime(path: Path) -> int:
     try:
         return path.stat().st_mtime_ns
-    except OSError:
+    except (OSError, ValueError):
         return 0
 
 
 def _tree_stamp(root: Path) -> tuple[tuple[str, int], ...]:
-    """(relative dir, mtime) of every directory that may hold runs (3 levels, like ``list_runs``)."""
+    """(relative dir, mtime) of every directory that may hold runs (3 levels, like ``list_runs``).
+
+    Entries that cannot be examined (permissions, ``/proc``, vanished files) are skipped one by one.
+    """
     out: list[tuple[str, int]] = []
     stack = [(root, 0)]
     while stack:
         here, depth = stack.pop()
         try:
-            with os.scandir(here) as entries:
-                for entry in entries:
-                    if entry.is_dir() and not entry.name.startswith(".") and entry.name not in _SKIP:
-                        out.append((os.path.relpath(entry.path, root), entry.stat().st_mtime_ns))
-                        if depth < 2:
-                            stack.append((Path(entry.path), depth + 1))
+            with os.scandir(here) as it:
+                entries = list(it)
         except OSError:
             continue
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in _SKIP:
+                continue
+            try:
+                if not entry.is_dir():
+                    continue
+                out.append((os.path.relpath(entry.path, root), entry.stat().st_mtime_ns))
+            except OSError:
+                continue
+            if depth < 2:
+                stack.append((Path(entry.path), depth + 1))
     return tuple(sorted(out))
 
 
@@ -116,6 +140,20 @@ def read_run(root: Path, run_id: str) -> RunRecord:
     d = _run_dir(root, run_id)
     stamp = tuple(_mtime(p) for p in (d, d / runs.RUN_FILE, d / runs.METRICS_FILE, d / runs.RESULTS_FILE))
     return _read_run(str(root), run_id, stamp)
+
+
+def read_runs(root: Path, run_ids: Sequence[str]) -> list[RunRecord]:
+    """The records of ``run_ids``, skipping any that became damaged since they were listed (a warning
+    names each), so one bad run never hides the others."""
+    records, bad = [], []
+    for run_id in run_ids:
+        try:
+            records.append(read_run(root, run_id))
+        except RunDirError as exc:
+            bad.append(f"- `{run_id}`: {exc}")
+    if bad:
+        st.warning("Left out, damaged:\n" + "\n".join(bad), icon="⚠️")
+    return records
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -187,7 +225,8 @@ def choose_run(label: str, candidates: Sequence[RunSummary], *, key: str) -> Run
 
 
 def guard(render: Callable[[], Any]) -> None:
-    """Run a page body; a damaged run directory becomes a warning, never a crash."""
+    """Run a page body; a damaged run directory (a file that breaks its schema, leads outside the runs
+    root or is unreadable) becomes a warning naming the file and field, never a crash."""
     try:
         render()
     except RunDirError as exc:

@@ -52,8 +52,9 @@ def runs_frame(summaries: Iterable[RunSummary]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*RUN_COLUMNS, *(k for r in rows for k in r)])))
     for col in ("mrate", "rho", "lam", "best_rsum", "test_rsum"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
-    for col in ("batch_size", "seed", "epochs_done"):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
+    for col in ("batch_size", "seed", "epochs_done", "ot_off_marginals", "ot_unconverged"):
+        if col in frame:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     return frame
 
 

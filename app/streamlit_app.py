@@ -1,7 +1,8 @@
 """OT-Rematch Workbench dashboard: the router and the frame shared by every page.
 
 Run it with ``workbench app --runs DIR`` (or ``streamlit run app/streamlit_app.py`` with
-``WORKBENCH_RUNS_DIR`` set). The sidebar holds the runs root (the only place the app reads from) and a
+``WORKBENCH_RUNS_DIR`` set). The runs root (the only place the app reads from) is fixed when the server
+starts; the sidebar shows it (an editable box only with ``workbench app --allow-root-change``) and a
 refresh button; the pages live in ``app/views/`` and read runs only through :mod:`workbench.runs`
 (via the cached loaders of ``_data``). The app never imports torch.
 """
@@ -25,14 +26,17 @@ PAGES = [
     st.Page("views/config.py", title="Run config", icon=":material/settings:", url_path="config"),
 ]
 
-if _data.ROOT_KEY not in st.session_state:
-    st.session_state[_data.ROOT_KEY] = _data.default_root()
-
 with st.sidebar:
     st.markdown("**OT-Rematch Workbench**")
-    st.text_input("Runs root", key=_data.ROOT_KEY,
-                  help="Folder holding run directories (nested up to three levels). "
-                       "Nothing outside it is read.")
+    if _data.root_editable():  # opt-in at server start: `workbench app --allow-root-change`
+        if _data.ROOT_KEY not in st.session_state:
+            st.session_state[_data.ROOT_KEY] = _data.default_root()
+        st.text_input("Runs root", key=_data.ROOT_KEY,
+                      help="Folder holding run directories (nested up to three levels). "
+                           "Nothing outside it is read.")
+    else:
+        st.caption(f"Runs root: `{_data.current_root()}` (fixed when the server started; nothing outside it "
+                   "is read)")
     if st.button("Refresh", icon=":material/refresh:", help="Forget cached files and re-read the runs root."):
         st.cache_data.clear()
     root = _data.current_root()

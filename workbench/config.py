@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from workbench.configbase import Section, apply_overrides, bounded, choice, from_dict, to_dict
+from workbench.errors import ConfigError
 
 __all__ = [
     "DataConfig",
@@ -39,7 +40,7 @@ class DataConfig(Section):
 
     dataset: str = choice("synthetic", "synthetic", "f30k", "coco", "cc152k", "precomp")
     size: str = choice("small", "tiny", "small", "medium", doc="synthetic set size")
-    data_seed: int = 0  # seed of the synthetic generator (the data, not the training)
+    data_seed: int = bounded(0, ge=0, doc="seed of the synthetic generator (the data, not the training)")
     frequency_skew: float = bounded(0.0, ge=0.0, le=4.0,
                                     doc="synthetic only: Zipf exponent of how often each object class, attribute "
                                     "and place occurs (0 = uniform)")
@@ -48,7 +49,7 @@ class DataConfig(Section):
     mrate: float = bounded(0.0, ge=0.0, le=1.0, doc="mismatching rate (fraction of training data mismatched)")
     noise_protocol: str = choice("image", "image", "caption")
     noise_file: str = ""  # an index file (.npy) to use instead of generating one
-    noise_seed: int = 0  # seed of the generated mismatch index
+    noise_seed: int = bounded(0, ge=0, doc="seed of the generated mismatch index")
     val_split: str = "dev"
     test_split: str = "test"
     val_images: int = bounded(1000, ge=1, doc="validation uses the first N images (official: 1000)")
@@ -129,6 +130,12 @@ class L2RMConfig(Section):
     ot_stop: str = choice("marginal", "marginal", "official")
     ot_tol: float = bounded(1e-6, gt=0.0)
     ot_max_iter: int = bounded(1000, ge=1)
+    ot_accuracy_rtol: float = bounded(0.1, gt=0.0,
+                                      doc="an OT plan off its marginals or the mass rho by more than this "
+                                      "(relative) is counted in rematch.off_marginals")
+    ot_fail_fraction: float = bounded(0.5, ge=0.0, le=1.0,
+                                      doc="fail the run when more than this fraction of an epoch's OT solves "
+                                      "are off (1 = only count and warn)")
     split_threshold: float = bounded(0.5, gt=0.0, lt=1.0)
     split_guard: bool = False  # keep everything clean while the mixture density has one mode (not in the paper)
 
@@ -217,7 +224,7 @@ class TrainConfig(Section):
     """Everything a run needs; ``TrainConfig()`` is L2RM-SGR on Flickr30K-like settings."""
 
     method: str = choice("l2rm", *METHODS)
-    seed: int = 0
+    seed: int = bounded(0, ge=0, doc="training seed (data order, initialisation, every random draw)")
     device: str = choice("auto", "auto", "cpu", "cuda")
     threads: int = bounded(0, ge=0, doc="torch intra-op threads (0 = leave as is)")
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -231,6 +238,12 @@ class TrainConfig(Section):
     rcl: RCLConfig = dataclasses.field(default_factory=RCLConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     log: LogConfig = dataclasses.field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.optim.epochs + self.optim.warmup_epochs == 0:
+            raise ConfigError("optim.epochs = 0 and optim.warmup_epochs = 0: the run would train nothing and "
+                              "report an untrained model as done; give at least one epoch")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:

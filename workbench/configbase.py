@@ -2,8 +2,8 @@
 
 A config section is a frozen dataclass deriving from :class:`Section`. Its fields are plain scalars
 (``bool``, ``int``, ``float``, ``str``) or nested sections; field metadata may restrict a value with
-``choices`` or bounds (``ge``, ``gt``, ``le``, ``lt``). Construction validates every field, so an invalid
-config cannot exist. :func:`from_dict` builds a config from nested mappings and rejects unknown keys with a
+``choices`` or bounds (``ge``, ``gt``, ``le``, ``lt``); float fields must be finite (``inf`` and ``nan``
+are refused). Construction validates every field, so an invalid config cannot exist. :func:`from_dict` builds a config from nested mappings and rejects unknown keys with a
 suggestion; :func:`apply_overrides` applies ``key=value`` strings (the command line's ``--set`` and the
 notebooks' parameters) where ``key`` is either a dotted path (``model.embed_size``) or a leaf name that is
 unique in the config (``mrate``).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
@@ -85,6 +86,8 @@ def _coerce(value: Any, expected: Any, where: str) -> Any:
 
 
 def _check_metadata(value: Any, meta: Mapping[str, Any], where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} = {value!r} must be a finite number")
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"{where} = {value!r} is not one of {', '.join(map(repr, choices))}")
@@ -198,18 +201,19 @@ def apply_overrides(cfg: S, overrides: Mapping[str, Any] | Iterable[str]) -> S:
         items = list(overrides.items())
     else:
         items = [parse_assignment(s) for s in overrides]
+    data = to_dict(cfg)
     for key, value in items:
         parts = _resolve_key(type(cfg), key)
-        cfg = _replace_path(cfg, parts, value, ".".join(parts))
-    return cfg
-
-
-def _replace_path(section: S, parts: tuple[str, ...], value: Any, full: str) -> S:
-    name = parts[0]
-    if len(parts) > 1:
-        child = getattr(section, name)
-        return dataclasses.replace(section, **{name: _replace_path(child, parts[1:], value, full)})  # type: ignore[type-var]
-    expected = _hints(type(section))[name]
-    if isinstance(value, str) and expected is not str:
-        value = _parse_value(value, expected, full)
-    return dataclasses.replace(section, **{name: value})  # type: ignore[type-var]
+        full = ".".join(parts)
+        section: Any = type(cfg)
+        for name in parts[:-1]:
+            section = _hints(section)[name]
+        expected = _hints(section)[parts[-1]]
+        if isinstance(value, str) and expected is not str:
+            value = _parse_value(value, expected, full)
+        target = data
+        for name in parts[:-1]:
+            target = target[name]
+        target[parts[-1]] = value
+    # one construction at the end: checks that involve several fields see every override at once
+    return from_dict(type(cfg), data)

@@ -16,23 +16,32 @@ from typing import Any
 
 import torch
 
+from workbench.checkpoints import load_checkpoint
 from workbench.config import TrainConfig
 from workbench.data.dataset import RetrievalData, load_retrieval_data
 from workbench.errors import RunDirError
 from workbench.models import RetrievalModel, build_model
-from workbench.runs import RUN_FILE, RunWriter, describe_environment, new_run_id
+from workbench.runs import RUN_FILE, RunWriter, describe_environment, new_run_id, read_run_info
 from workbench.scoring import evaluate
 
 __all__ = ["run_config", "load_run_models", "evaluate_ensemble"]
 
 
-def run_config(run_dir: Path) -> TrainConfig:
-    try:
-        info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunDirError(f"{run_dir / RUN_FILE}: unreadable ({exc})") from None
+def run_config(run_dir: str | Path) -> TrainConfig:
+    """The configuration of a finished run (``run.json``'s ``config``).
+
+    Raises:
+        RunDirError: no run directory, a damaged ``run.json``, a run that is not ``done``, or no ``config``.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no run directory there")
+    info = read_run_info(run_dir)
     if info.get("status") != "done":
         raise RunDirError(f"{run_dir}: run status is {info.get('status')!r}, not 'done'")
+    if not isinstance(info.get("config"), dict):
+        raise RunDirError(f"{run_dir / RUN_FILE}: no 'config' recorded (the run's configuration), so its "
+                          "models cannot be rebuilt")
     return TrainConfig.from_dict(info["config"])
 
 
@@ -40,10 +49,7 @@ def load_run_models(run_dir: str | Path, data: RetrievalData, device: torch.devi
     """The best-on-validation models of a finished run (two for the two-network methods)."""
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
-    path = run_dir / "checkpoints" / "best.pt"
-    if not path.exists():
-        raise RunDirError(f"{path}: missing")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_checkpoint(run_dir / "checkpoints" / "best.pt", keys=("models",))
     models = []
     for sd in state["models"]:
         model = build_model(cfg.model, vocab_size=len(data.vocab), img_dim=data.img_dim,

@@ -10,14 +10,19 @@ Layout (DESIGN §5)::
                           refined_ranks.parquet, figures/*.json, ...
       checkpoints/        last.pt, best.pt (torch; loaded with weights_only=True)
       notebook.ipynb      the executed papermill notebook, when the run came from one
+      run.lock            while a process writes the run: its pid and host (workbench.runlock)
 
-Writers (:class:`RunWriter`) make every file appear atomically (temporary name, then ``os.replace``);
-``metrics.jsonl`` is appended line by line and a torn last line is ignored by the reader. A run being
-written has status ``running``; a run whose process died without finishing is reported as ``failed``
-(its process is gone) by the reader; a directory that cannot be read is ``damaged``.
+Writers (:class:`RunWriter`) hold the directory's lock, make every file appear atomically (temporary
+name, then ``os.replace``, mode 0644 under the usual umask) and check what they write against
+:mod:`workbench.runschema`; ``metrics.jsonl`` is appended line by line and a torn last line is ignored
+by the reader. A run being written has status ``running``; a run whose process died without finishing
+is reported as ``failed`` (its process is gone) by the reader; a directory whose files are missing,
+unreadable or break their schema is ``damaged`` (:class:`~workbench.runschema.DamagedRunError` names the
+file and the field).
 
 This module is torch-free (the dashboard imports it) and never unpickles anything: readers use JSON,
-parquet and ``np.load(allow_pickle=False)`` only, and every path is resolved inside the runs root.
+parquet and ``np.load(allow_pickle=False)`` only, and every file they open, whatever its name, must
+resolve inside the runs root (or, without one, inside the run directory): symlinks out are refused.
 """
 
 from __future__ import annotations
@@ -41,6 +46,16 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import RunDirError
+from workbench.runlock import RunLock
+from workbench.runschema import (
+    ARRAY_SCHEMAS,
+    DamagedRunError,
+    check_arrays,
+    check_metrics_record,
+    check_results,
+    check_run_info,
+    check_table,
+)
 
 __all__ = [
     "RUN_FILE",
@@ -50,12 +65,15 @@ __all__ = [
     "RunSummary",
     "RunRecord",
     "RunResult",
+    "DamagedRunError",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "new_run_id",
     "list_runs",
     "read_run",
+    "read_run_info",
+    "metrics_for_resume",
     "resolve_run_dir",
     "read_metrics",
     "read_results",
@@ -98,8 +116,24 @@ def _clean_floats(obj: Any) -> Any:
     return obj
 
 
+def file_mode() -> int:
+    """The mode a new file gets from ``open()``: ``0o666`` less the umask (``0o644`` under umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _publish(tmp: str, path: Path) -> None:
+    """Give the temporary file the ordinary mode (``mkstemp`` makes it 0600), then rename it."""
+    os.chmod(tmp, file_mode())
+    os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory, then rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same directory, then rename.
+
+    The file gets the mode an ordinary ``open()`` would give it (0644 under the usual umask 022).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -108,7 +142,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -135,69 +169,102 @@ def new_run_id(*parts: Any) -> str:
 
 
 class RunWriter:
-    """Writes one run directory. Created by the trainer; the only writer of its directory."""
+    """Writes one run directory. Created by the trainer; the only writer of its directory.
 
-    def __init__(self, run_dir: Path) -> None:
+    :meth:`create` and :meth:`reopen` take the directory's lock (:class:`~workbench.runlock.RunLock`),
+    so a second process writing the same run is refused; :meth:`finish` (or :meth:`close`) releases
+    it. Everything written is checked against :mod:`workbench.runschema` first, so a writer cannot
+    produce a run that its readers would call damaged.
+    """
+
+    def __init__(self, run_dir: Path, lock: RunLock | None = None) -> None:
         self.dir = Path(run_dir)
         self._info: dict[str, Any] = {}
+        self._lock = lock
 
     # -- lifecycle
     @classmethod
     def create(cls, run_dir: Path, *, config: Mapping[str, Any], summary: Mapping[str, Any],
                preset: str | None = None, versions: Mapping[str, str] | None = None,
-               overwrite: bool = False) -> RunWriter:
+               overwrite: bool = False, lock: RunLock | None = None) -> RunWriter:
         """Start a new run: writes ``run.json`` with status ``running``.
 
         ``summary`` holds the fields the dashboard lists (dataset, method, backbone, mrate, rho, lam,
         seed, track, ...); ``config`` the full nested configuration. A directory that already holds a run
         is refused (two runs would mix their records) unless ``overwrite``, which first removes that run's
-        records, artefacts and checkpoints (other files, e.g. a notebook being executed, are kept).
+        records, artefacts and checkpoints (other files, e.g. a notebook being executed, are kept). A
+        directory locked by another live process is refused either way. ``lock``: a lock the caller
+        already holds on ``run_dir`` (taken here otherwise).
         """
-        writer = cls(run_dir)
-        if (writer.dir / RUN_FILE).exists():
-            if not overwrite:
-                raise RunDirError(f"{writer.dir} already holds a run ({RUN_FILE}); resume it, or choose a "
-                                  "new directory")
-            for name in (RUN_FILE, METRICS_FILE, RESULTS_FILE):
-                (writer.dir / name).unlink(missing_ok=True)
-            for name in (ARTIFACTS, CHECKPOINTS):
-                shutil.rmtree(writer.dir / name, ignore_errors=True)
-        writer.dir.mkdir(parents=True, exist_ok=True)
-        (writer.dir / ARTIFACTS).mkdir(exist_ok=True)
-        (writer.dir / CHECKPOINTS).mkdir(exist_ok=True)
-        writer._info = {
-            "schema": SCHEMA_VERSION,
-            "run_id": writer.dir.name,
-            "status": "running",
-            "error": None,
-            "preset": preset,
-            **dict(summary),
-            "config": dict(config),
-            "versions": dict(versions or {}),
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "created": _now(),
-            "updated": _now(),
-            "finished": None,
-            "timings": {},
-            "resumed": 0,
-        }
-        writer._flush()
+        run_dir = Path(run_dir)
+        lock = lock or RunLock.acquire(run_dir)
+        writer = cls(run_dir, lock)
+        try:
+            if (writer.dir / RUN_FILE).exists():
+                if not overwrite:
+                    raise RunDirError(f"{writer.dir} already holds a run ({RUN_FILE}); resume it, restart it "
+                                      "(`workbench train --restart`), or choose a new directory")
+                # the old run.json stays until the new one replaces it (atomically, below): killed at any
+                # point, the directory still holds a run.json to restart from, and no stale checkpoint
+                shutil.rmtree(writer.dir / CHECKPOINTS, ignore_errors=True)
+                for name in (METRICS_FILE, RESULTS_FILE):
+                    (writer.dir / name).unlink(missing_ok=True)
+                shutil.rmtree(writer.dir / ARTIFACTS, ignore_errors=True)
+            (writer.dir / ARTIFACTS).mkdir(exist_ok=True)
+            (writer.dir / CHECKPOINTS).mkdir(exist_ok=True)
+            writer._info = {
+                "schema": SCHEMA_VERSION,
+                "run_id": writer.dir.name,
+                "status": "running",
+                "error": None,
+                "preset": preset,
+                **dict(summary),
+                "config": dict(config),
+                "versions": dict(versions or {}),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "created": _now(),
+                "updated": _now(),
+                "finished": None,
+                "timings": {},
+                "resumed": 0,
+            }
+            writer._flush()
+        except BaseException:
+            writer.close()
+            raise
         return writer
 
     @classmethod
-    def reopen(cls, run_dir: Path) -> RunWriter:
-        """Continue an existing run (resume): status back to ``running``, same metadata."""
-        writer = cls(run_dir)
-        info = _read_json(writer.dir / RUN_FILE)
-        info.update(status="running", error=None, pid=os.getpid(), host=socket.gethostname(),
-                    updated=_now(), finished=None, resumed=int(info.get("resumed", 0)) + 1)
-        writer._info = info
-        writer._flush()
+    def reopen(cls, run_dir: Path, *, lock: RunLock | None = None) -> RunWriter:
+        """Continue an existing run (resume): status back to ``running``, same metadata.
+
+        Takes the directory's lock unless the caller passes the one it holds; a damaged ``run.json``
+        is a :class:`DamagedRunError`.
+        """
+        run_dir = Path(run_dir)
+        lock = lock or RunLock.acquire(run_dir)
+        writer = cls(run_dir, lock)
+        try:
+            info = read_run_info(writer.dir)
+            info.update(status="running", error=None, pid=os.getpid(), host=socket.gethostname(),
+                        updated=_now(), finished=None, resumed=int(info.get("resumed") or 0) + 1)
+            writer._info = info
+            writer._flush()
+        except BaseException:
+            writer.close()
+            raise
         return writer
 
+    def close(self) -> None:
+        """Release the directory's lock (idempotent; :meth:`finish` calls it)."""
+        if self._lock is not None:
+            self._lock.release()
+
     def _flush(self) -> None:
-        atomic_write_json(self.dir / RUN_FILE, self._info)
+        clean = json.loads(json.dumps(_clean_floats(self._info), default=_json_default))
+        check_run_info(clean, self.dir / RUN_FILE)
+        atomic_write_json(self.dir / RUN_FILE, clean)
 
     @property
     def info(self) -> dict[str, Any]:
@@ -210,31 +277,53 @@ class RunWriter:
         self._flush()
 
     def finish(self, status: str = "done", error: BaseException | str | None = None) -> None:
+        """Record the end of the run (``done`` or ``failed`` with its one-line error); release the lock."""
         if status not in ("done", "failed"):
             raise ValueError(f"finish status must be 'done' or 'failed', got {status!r}")
         if isinstance(error, BaseException):
             text = "".join(traceback.format_exception_only(type(error), error)).strip()
         else:
             text = error
-        self.update(status=status, error=text, finished=_now())
+        try:
+            self.update(status=status, error=text, finished=_now())
+        finally:
+            self.close()
 
     # -- records
     def log_epoch(self, record: Mapping[str, Any]) -> None:
         """Append one epoch's record to ``metrics.jsonl`` (one line, flushed and synced)."""
         line = json.dumps(_clean_floats(dict(record)), default=_json_default)
-        with open(self.dir / METRICS_FILE, "a", encoding="utf-8") as fh:
+        check_metrics_record(json.loads(line), self.dir / METRICS_FILE, len(read_metrics(self.dir)) + 1)
+        path = self.dir / METRICS_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, file_mode())
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         self.update()
 
+    def restore_metrics(self, keep_epochs: int, saved: list[dict[str, Any]] | None = None) -> str | None:
+        """Make ``metrics.jsonl`` hold exactly the records of epochs ``< keep_epochs`` (on resume); see
+        :func:`metrics_for_resume`, which decides (and refuses) before anything is written. Returns its note."""
+        records, note = metrics_for_resume(self.dir, keep_epochs, saved)
+        self.replace_metrics(records)
+        return note
+
+    def replace_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Rewrite ``metrics.jsonl`` with ``records`` (each checked), atomically."""
+        for lineno, record in enumerate(records, 1):
+            check_metrics_record(record, self.dir / METRICS_FILE, lineno)
+        atomic_write_text(self.dir / METRICS_FILE,
+                          "".join(json.dumps(r, default=_json_default) + "\n" for r in records))
+
     def truncate_metrics(self, keep_epochs: int) -> None:
         """Keep only records of epochs < ``keep_epochs`` (used when resuming from a checkpoint)."""
-        records = [r for r in read_metrics(self.dir) if int(r.get("epoch", -1)) < keep_epochs]
-        atomic_write_text(self.dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in records))
+        self.restore_metrics(keep_epochs, None)
 
     def write_results(self, results: Mapping[str, Any]) -> None:
-        atomic_write_json(self.dir / RESULTS_FILE, results)
+        clean = json.loads(json.dumps(_clean_floats(dict(results)), default=_json_default))
+        check_results(clean, self.dir / RESULTS_FILE)
+        atomic_write_json(self.dir / RESULTS_FILE, clean)
 
     # -- artefacts
     def artifact(self, name: str) -> Path:
@@ -252,7 +341,7 @@ class RunWriter:
         os.close(fd)
         try:
             frame.to_parquet(tmp, index=False)
-            os.replace(tmp, path)
+            _publish(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -268,7 +357,7 @@ class RunWriter:
                 if value.dtype == object:
                     raise TypeError(f"array {key!r} has dtype object; store strings as a unicode array")
             np.savez_compressed(tmp, **clean)
-            os.replace(tmp, path)
+            _publish(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -278,6 +367,37 @@ class RunWriter:
         spec = figure.to_plotly_json() if hasattr(figure, "to_plotly_json") else figure
         atomic_write_text(self.artifact(f"figures/{name}.json"),
                           json.dumps(spec, default=_json_default, cls=_PlotlyAwareEncoder))
+
+
+def metrics_for_resume(run_dir: Path, keep_epochs: int,
+                       saved: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """The records ``metrics.jsonl`` must hold to resume after epoch ``keep_epochs - 1``, and a note.
+
+    Records of later epochs (written after the checkpoint) are dropped. When the file lacks some of the
+    kept epochs (deleted, cut short or damaged) they are **rebuilt** from ``saved``, the checkpoint's copy
+    of the records, and the note says so; without a usable copy that is a :class:`RunDirError`, raised
+    before anything is written (resuming would lose the history).
+    """
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        records = [r for r in read_metrics(run_dir) if r["epoch"] < keep_epochs]
+    except DamagedRunError:
+        if saved is None:
+            raise
+        records = []
+    have = [r["epoch"] for r in records]
+    if have == list(range(keep_epochs)):
+        return records, None
+    if saved is None or [r.get("epoch") for r in saved[:keep_epochs]] != list(range(keep_epochs)):
+        state = "is missing" if not path.exists() else f"holds epochs {have}"
+        raise RunDirError(f"{path} {state} but the checkpoint continues after epoch {keep_epochs - 1} and holds "
+                          "no copy of the records; resuming would lose the history (start the run again with "
+                          "`workbench train --restart` instead)")
+    records = [dict(r) for r in saved[:keep_epochs]]
+    for lineno, record in enumerate(records, 1):
+        check_metrics_record(record, f"{path} (checkpoint copy)", lineno)
+    state = "was missing" if not path.exists() else f"held epochs {have}"
+    return records, f"{path} {state}; rebuilt epochs 0..{keep_epochs - 1} from the checkpoint's copy"
 
 
 class _PlotlyAwareEncoder(json.JSONEncoder):
@@ -315,6 +435,8 @@ class RunSummary:
     epochs_done: int = 0
     created: str | None = None
     updated: str | None = None
+    ot_off_marginals: int = 0  # L2RM: OT solves whose plan missed its marginals or mass (all epochs)
+    ot_unconverged: int = 0  # L2RM: OT solves that hit the iteration cap (all epochs)
 
     def as_row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "path"}
@@ -344,43 +466,74 @@ class RunRecord:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object file; :class:`DamagedRunError` when missing, unreadable or not an object."""
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
     except FileNotFoundError:
-        raise RunDirError(f"{path}: missing") from None
+        raise DamagedRunError(path, "missing") from None
+    except IsADirectoryError:
+        raise DamagedRunError(path, "is a directory, not a file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunDirError(f"{path}: unreadable ({exc})") from None
+        raise DamagedRunError(path, f"unreadable ({exc})") from None
     if not isinstance(data, dict):
-        raise RunDirError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        raise DamagedRunError(path, f"expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise RunDirError(f"{path}: cannot be resolved ({exc})") from None
 
 
 def resolve_run_dir(root: Path, run_id: str) -> Path:
     """``root/run_id``, refusing anything that would leave the runs root (``..``, absolute, symlinks)."""
-    root_resolved = Path(root).resolve()
-    candidate = (root_resolved / run_id).resolve()
+    root_resolved = _resolve(root)
+    candidate = _resolve(root_resolved / run_id)
     if candidate == root_resolved or root_resolved not in candidate.parents:
         raise RunDirError(f"run {run_id!r} is outside the runs root {root_resolved}")
     return candidate
 
 
 def _inside(root: Path, path: Path) -> Path:
-    resolved = path.resolve()
-    root_resolved = Path(root).resolve()
+    """``path`` resolved (symlinks followed); :class:`RunDirError` when that leaves ``root``."""
+    resolved = _resolve(path)
+    root_resolved = _resolve(root)
     if root_resolved != resolved and root_resolved not in resolved.parents:
-        raise RunDirError(f"{path} resolves outside the runs root {root_resolved}")
+        raise RunDirError(f"{path} resolves outside the runs root {root_resolved}; it is not read")
     return resolved
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """Epoch records of ``metrics.jsonl``; a torn (partially written) last line is skipped."""
-    path = Path(run_dir) / METRICS_FILE
+def _run_file(run_dir: Path, name: str, root: Path | None) -> Path:
+    """``run_dir/name`` confined to ``root`` (the run directory itself when no root is given)."""
+    return _inside(run_dir if root is None else root, Path(run_dir) / name)
+
+
+def read_run_info(run_dir: Path, *, root: Path | None = None) -> dict[str, Any]:
+    """``run.json``, checked against its schema (:func:`workbench.runschema.check_run_info`).
+
+    The file must resolve inside ``root`` (default: inside ``run_dir``; a symlink out is refused).
+    Raises :class:`DamagedRunError` (naming the field) or :class:`RunDirError` (outside the root).
+    """
+    path = _run_file(Path(run_dir), RUN_FILE, root)
+    return check_run_info(_read_json(path), Path(run_dir) / RUN_FILE)
+
+
+def read_metrics(run_dir: Path, *, root: Path | None = None) -> list[dict[str, Any]]:
+    """Epoch records of ``metrics.jsonl``, each checked against its schema; a torn (partially
+    written) last line is skipped. Confined like :func:`read_run_info`."""
+    shown = Path(run_dir) / METRICS_FILE
+    path = _run_file(Path(run_dir), METRICS_FILE, root)
     if not path.exists():
         return []
     records: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        lines = fh.read().split("\n")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().split("\n")
+    except OSError as exc:
+        raise DamagedRunError(shown, f"unreadable ({exc.strerror or exc})") from None
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -389,25 +542,17 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             if lineno >= len(lines) - 1:  # the last line may be torn by a crash mid-write
                 break
-            raise RunDirError(f"{path}:{lineno}: not valid JSON") from None
-        if isinstance(rec, dict):
-            records.append(rec)
+            raise DamagedRunError(f"{shown}:{lineno}", "not valid JSON") from None
+        records.append(check_metrics_record(rec, shown, lineno))
     return records
 
 
-def read_results(run_dir: Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / RESULTS_FILE
-    return _read_json(path) if path.exists() else None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def read_results(run_dir: Path, *, root: Path | None = None) -> dict[str, Any] | None:
+    """``results.json`` checked against its schema, or None when the run has none (yet)."""
+    path = _run_file(Path(run_dir), RESULTS_FILE, root)
+    if not path.exists():
+        return None
+    return check_results(_read_json(path), Path(run_dir) / RESULTS_FILE)
 
 
 def _effective_status(info: Mapping[str, Any], run_json: Path) -> tuple[str, str | None]:
@@ -418,51 +563,98 @@ def _effective_status(info: Mapping[str, Any], run_json: Path) -> tuple[str, str
     pid, host = info.get("pid"), info.get("host")
     if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
         return "failed", f"process {pid} exited without finishing the run (killed or crashed)"
-    if host != socket.gethostname() and time.time() - run_json.stat().st_mtime > _HEARTBEAT_STALE_S:
+    try:
+        age = time.time() - run_json.stat().st_mtime
+    except OSError:
+        age = 0.0
+    if host != socket.gethostname() and age > _HEARTBEAT_STALE_S:
         return "failed", f"no sign of life for over 6 h (host {host})"
     return "running", None
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # 0 and negative ids address process groups, not a process
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _summarise(run_dir: Path, run_id: str, info: Mapping[str, Any], metrics: list[dict[str, Any]],
                results: Mapping[str, Any] | None) -> RunSummary:
+    """The run-list line of a run whose files passed their schema checks."""
     status, error = _effective_status(info, run_dir / RUN_FILE)
-    val = [m.get("val", {}).get("rsum") for m in metrics if isinstance(m.get("val"), dict)]
-    val = [v for v in val if isinstance(v, (int, float))]
+    val = [m["val"].get("rsum") for m in metrics if m.get("val")]
+    val = [v for v in val if v is not None]
     best = max(val) if val else None
+    rematch = [m["rematch"] for m in metrics if m.get("rematch")]
+    off = sum(int(r.get("off_marginals") or 0) for r in rematch)
+    unconverged = sum(int(r.get("unconverged") or 0) for r in rematch)
     test_rsum = None
     best_epoch = None
     if results:
-        test = results.get("test")
-        if isinstance(test, Mapping):
-            test_rsum = test.get("rsum")
+        test_rsum = (results.get("test") or {}).get("rsum")
         best = results.get("best_val_rsum", best)
         best_epoch = results.get("best_epoch")
     return RunSummary(
         run_id=run_id, path=run_dir, status=status, error=error,
-        track=str(info.get("track", "retrieval")), preset=info.get("preset"),
+        track=info.get("track") or "retrieval", preset=info.get("preset"),
         dataset=info.get("dataset"), method=info.get("method"), backbone=info.get("backbone"),
         mrate=info.get("mrate"), rho=info.get("rho"), lam=info.get("lam"),
         batch_size=info.get("batch_size"), seed=info.get("seed"), noise=info.get("noise"),
         noise_rate=info.get("noise_rate"), best_rsum=best, test_rsum=test_rsum,
         best_epoch=best_epoch, epochs_done=len(metrics), created=info.get("created"),
-        updated=info.get("updated"),
+        updated=info.get("updated"), ot_off_marginals=off, ot_unconverged=unconverged,
     )
 
 
 def read_run(root: Path, run_id: str) -> RunRecord:
-    """Read one run; raises :class:`RunDirError` (naming the file) when it is damaged."""
+    """Read one run, every file confined to ``root`` and checked against its schema.
+
+    Raises:
+        DamagedRunError: a file is missing, unreadable or has a bad field (the message names both).
+        RunDirError: the run or one of its files resolves outside ``root``.
+    """
     run_dir = resolve_run_dir(root, run_id)
-    info = _read_json(run_dir / RUN_FILE)
-    metrics = read_metrics(run_dir)
-    results = read_results(run_dir)
+    info = read_run_info(run_dir, root=root)
+    metrics = read_metrics(run_dir, root=root)
+    results = read_results(run_dir, root=root)
     return RunRecord(summary=_summarise(run_dir, run_id, info, metrics, results), info=info,
                      metrics=metrics, results=results)
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):  # e.g. PermissionError on /proc/1/cwd
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_link(path: Path) -> bool:
+    try:
+        return path.is_symlink()
+    except (OSError, ValueError):
+        return False
+
+
 def _candidate_dirs(root: Path) -> Iterator[Path]:
-    """Run directories under ``root``: any directory holding ``run.json`` (up to 3 levels deep)."""
+    """Run directories under ``root``: any directory holding ``run.json`` (up to 3 levels deep).
+
+    Entries that cannot be read (permissions, vanished, odd files such as ``/proc``) are skipped.
+    """
     root = Path(root)
-    if not root.is_dir():
+    if not _is_dir(root):
         return
     stack = [(root, 0)]
     while stack:
@@ -472,16 +664,20 @@ def _candidate_dirs(root: Path) -> Iterator[Path]:
         except OSError:
             continue
         for entry in entries:
-            if not entry.is_dir() or entry.name.startswith(".") or entry.name in (ARTIFACTS, CHECKPOINTS):
+            if entry.name.startswith(".") or entry.name in (ARTIFACTS, CHECKPOINTS) or not _is_dir(entry):
                 continue
-            if (entry / RUN_FILE).exists():
+            if _is_file(entry / RUN_FILE) or _is_link(entry / RUN_FILE):
                 yield entry
             elif depth < 2:
                 stack.append((entry, depth + 1))
 
 
 def list_runs(root: Path) -> list[RunSummary]:
-    """Every run under ``root`` (nested up to 3 levels), newest first; damaged ones included as such."""
+    """Every run under ``root`` (nested up to 3 levels), newest first.
+
+    A run whose files break their schema, or lead outside ``root``, is listed with status ``damaged``
+    and the reason (naming the file and field) as its ``error``; the other runs are unaffected.
+    """
     out: list[RunSummary] = []
     for run_dir in _candidate_dirs(root):
         rel = run_dir.relative_to(Path(root)).as_posix()
@@ -494,23 +690,30 @@ def list_runs(root: Path) -> list[RunSummary]:
 
 
 # -------------------------------------------------------------------------------------------- artefacts
+def _artifact(root: Path, run_id: str, *parts: str) -> Path:
+    path = _inside(root, resolve_run_dir(root, run_id) / ARTIFACTS / Path(*parts))
+    if not path.exists():
+        raise DamagedRunError(path, "missing")
+    return path
+
+
 def read_table(root: Path, run_id: str, name: str) -> Any:
-    """Read ``artifacts/<name>`` (parquet) as a pandas DataFrame; RunDirError when missing or damaged."""
+    """``artifacts/<name>`` (parquet) as a pandas DataFrame, its columns checked against
+    :data:`workbench.runschema.TABLE_COLUMNS`; :class:`DamagedRunError` when missing or damaged."""
     import pandas as pd
 
-    path = _inside(root, resolve_run_dir(root, run_id) / ARTIFACTS / name)
-    if not path.exists():
-        raise RunDirError(f"{path}: missing")
+    path = _artifact(root, run_id, name)
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for damaged files
-        raise RunDirError(f"{path}: unreadable parquet ({exc})") from None
+        raise DamagedRunError(path, f"unreadable parquet ({exc})") from None
+    return check_table(frame, name, path)
 
 
 def list_alignments(root: Path, run_id: str) -> list[int]:
     """Epochs for which ``artifacts/alignments/epoch_XXX.npz`` exists, ascending."""
     folder = resolve_run_dir(root, run_id) / ARTIFACTS / "alignments"
-    if not folder.is_dir():
+    if not _is_dir(folder):
         return []
     epochs = []
     for path in folder.glob("epoch_*.npz"):
@@ -520,39 +723,37 @@ def list_alignments(root: Path, run_id: str) -> list[int]:
     return sorted(epochs)
 
 
-def read_alignment(root: Path, run_id: str, epoch: int) -> dict[str, np.ndarray]:
-    """Arrays of one saved OT batch (cost, plan, mask, ids, ...), loaded without pickle."""
-    path = _inside(root, resolve_run_dir(root, run_id) / ARTIFACTS / "alignments" / f"epoch_{epoch:03d}.npz")
-    if not path.exists():
-        raise RunDirError(f"{path}: missing")
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except Exception as exc:
-        raise RunDirError(f"{path}: unreadable ({exc})") from None
+        raise DamagedRunError(path, f"unreadable ({exc})") from None
+
+
+def read_alignment(root: Path, run_id: str, epoch: int) -> dict[str, np.ndarray]:
+    """Arrays of one saved OT batch (cost, plan, mask, ids, ...), loaded without pickle and checked
+    against the ``alignment`` schema of :data:`workbench.runschema.ARRAY_SCHEMAS`."""
+    path = _artifact(root, run_id, "alignments", f"epoch_{epoch:03d}.npz")
+    return check_arrays(_load_npz(path), "alignment", path)
 
 
 def read_arrays(root: Path, run_id: str, name: str) -> dict[str, np.ndarray]:
-    """Arrays of ``artifacts/<name>`` (an ``.npz`` such as ``label_confusion.npz``), loaded without pickle."""
-    path = _inside(root, resolve_run_dir(root, run_id) / ARTIFACTS / name)
-    if not path.exists():
-        raise RunDirError(f"{path}: missing")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except Exception as exc:
-        raise RunDirError(f"{path}: unreadable ({exc})") from None
+    """Arrays of ``artifacts/<name>`` (an ``.npz`` such as ``label_confusion.npz``), loaded without
+    pickle; checked against :data:`workbench.runschema.ARRAY_SCHEMAS` when it names the file."""
+    path = _artifact(root, run_id, name)
+    arrays = _load_npz(path)
+    return check_arrays(arrays, name, path) if name in ARRAY_SCHEMAS else arrays
 
 
 def list_figures(root: Path, run_id: str) -> list[str]:
     folder = resolve_run_dir(root, run_id) / ARTIFACTS / "figures"
-    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    return sorted(p.stem for p in folder.glob("*.json")) if _is_dir(folder) else []
 
 
 def read_figure(root: Path, run_id: str, name: str) -> dict[str, Any]:
     """A saved plotly figure spec (``artifacts/figures/<name>.json``) as a dict."""
-    path = _inside(root, resolve_run_dir(root, run_id) / ARTIFACTS / "figures" / f"{name}.json")
-    return _read_json(path)
+    return _read_json(_artifact(root, run_id, "figures", f"{name}.json"))
 
 
 def describe_environment() -> dict[str, str]:

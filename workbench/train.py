@@ -17,7 +17,10 @@ boundary therefore replays the remaining epochs exactly (``tests/test_resume.py`
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,16 +31,28 @@ import torch
 
 from workbench import distributed
 from workbench.callbacks import Callback, CallbackList
+from workbench.checkpoints import load_checkpoint, save_checkpoint
 from workbench.config import TrainConfig
 from workbench.data.dataset import RetrievalData, load_retrieval_data
+from workbench.data.fingerprint import absolute_data_paths, compare_fingerprints, data_fingerprint
 from workbench.data.noise import save_noise_index
 from workbench.errors import ConfigError, RunDirError
 from workbench.methods import build_method
 from workbench.methods.base import EpochContext, EpochStats, Method
-from workbench.runs import RunResult, RunWriter, describe_environment, new_run_id, read_metrics
+from workbench.runlock import RunLock
+from workbench.runs import (
+    RunResult,
+    RunWriter,
+    describe_environment,
+    metrics_for_resume,
+    new_run_id,
+    read_metrics,
+    read_run_info,
+)
 from workbench.scoring import evaluate
 
-__all__ = ["RunResult", "run", "resolve_device", "run_summary", "evaluate_method"]
+__all__ = ["RunResult", "run", "resolve_device", "run_summary", "evaluate_method", "check_new_run_dir",
+           "check_fits_data"]
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +111,8 @@ def evaluate_method(method: Method, data: RetrievalData, split: str, cfg: TrainC
     return {key: metrics.as_dict() for key, metrics in out.items()}
 
 
-def _checkpoint_state(method: Method, epoch: int, best: dict[str, Any], cfg: TrainConfig) -> dict[str, Any]:
+def _checkpoint_state(method: Method, epoch: int, best: dict[str, Any], cfg: TrainConfig,
+                      records: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "version": CHECKPOINT_VERSION,
         "epoch": epoch,  # last completed epoch
@@ -105,28 +121,68 @@ def _checkpoint_state(method: Method, epoch: int, best: dict[str, Any], cfg: Tra
         # every epoch re-seeds its generators from (seed, epoch, rank), so these only complete the record
         "torch_rng": torch.get_rng_state(),
         "config": cfg.to_dict(),
+        "metrics": records,  # a copy of metrics.jsonl up to `epoch`: a deleted file is rebuilt on resume
     }
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.exists():
-        raise RunDirError(f"{path}: no checkpoint to resume from")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        raise RunDirError(f"{path}: no checkpoint to resume from: the run stopped before its first epoch "
+                          f"ended; start it again with `workbench train --restart {path.parent.parent}`")
+    state = load_checkpoint(path, keys=("version", "epoch", "method", "best", "config"))
     if state.get("version") != CHECKPOINT_VERSION:
         raise RunDirError(f"{path}: checkpoint version {state.get('version')} != {CHECKPOINT_VERSION}")
     return state
 
 
 def _save(state: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    save_checkpoint(state, path)
+
+
+def check_new_run_dir(run_dir: Path) -> None:
+    """Refuse, before any work, a run directory that is a file or lies where nothing can be written."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} is a file, not a directory")
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunDirError(f"cannot create the run directory {run_dir}: {existing} is a file, not a directory")
+    try:  # a real probe: permissions alone do not tell (root, read-only mounts, /proc)
+        os.rmdir(tempfile.mkdtemp(prefix=".workbench-probe-", dir=existing))
+    except OSError as exc:
+        raise RunDirError(f"cannot create the run directory {run_dir}: {existing} is not writable "
+                          f"({exc.strerror or exc})") from None
+
+
+def check_fits_data(cfg: TrainConfig, data: RetrievalData) -> None:
+    """Refuse settings that would train nothing on this data: a batch larger than the training set
+    (every epoch drops its only, incomplete batch)."""
+    if cfg.optim.batch_size > data.train.n_pairs:
+        raise ConfigError(f"optim.batch_size={cfg.optim.batch_size} exceeds the {data.train.n_pairs} training "
+                          "pairs: every epoch would drop its only, incomplete batch and train nothing")
+
+
+def _compare_data(run_dir: Path, saved: Any, current: dict[str, Any]) -> None:
+    if not isinstance(saved, dict):
+        log.warning("%s: run.json has no data fingerprint (an older run); the data cannot be checked", run_dir)
+        return
+    differences = compare_fingerprints(saved, current)
+    if differences:
+        raise RunDirError(f"{run_dir}: resume refused: the data differ from those the run trained on ("
+                          + "; ".join(differences) + ")")
 
 
 def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path | None = None,
         preset: str | None = None, callbacks: Sequence[Callback] = (), resume: bool = False,
         write: bool = True, overwrite: bool = False) -> RunResult:
     """Train and test one configuration; see the module docstring.
+
+    A new run records its configuration with absolute data paths and a fingerprint of the data
+    (:mod:`workbench.data.fingerprint`); resuming takes the run directory's lock first (a second writer
+    is refused), refuses data that differ from the fingerprint, and rebuilds ``metrics.jsonl`` from the
+    checkpoint's copy when epochs are missing from it (a warning says so).
 
     Args:
         cfg: the configuration.
@@ -136,7 +192,8 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
         callbacks: progress / logging hooks (:class:`workbench.callbacks.Callback`).
         resume: continue ``run_dir`` from its ``checkpoints/last.pt``.
         write: write a run directory (False: metrics are only returned; used by quick experiments).
-        overwrite: replace a run already in ``run_dir`` (otherwise that is an error).
+        overwrite: replace a run already in ``run_dir`` (otherwise that is an error); a run that another
+            live process writes is refused either way.
     """
     device = resolve_device(cfg.device)
     if cfg.threads:
@@ -144,45 +201,74 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
     info, device = distributed.init_distributed(device)
     if resume and run_dir is None:
         raise ConfigError("resume=True needs the run directory to continue")
+    writes = write and info.is_main
     start_epoch, best = 0, {"rsum": -np.inf, "epoch": None, "val": None}
     writer: RunWriter | None = None
     ckpt_state: dict[str, Any] | None = None
+    lock: RunLock | None = None
     if resume:
         run_dir = Path(run_dir)  # type: ignore[arg-type]
-        ckpt_state = _load_checkpoint(run_dir / "checkpoints" / "last.pt")
-        cfg = TrainConfig.from_dict(ckpt_state["config"])
-        start_epoch, best = ckpt_state["epoch"] + 1, ckpt_state["best"]
-    elif write and info.is_main:
-        run_dir = Path(run_dir) if run_dir else Path(run_root) / new_run_id(
-            cfg.method, cfg.model.backbone, run_summary(cfg)["dataset"], f"m{cfg.data.mrate:g}", f"s{cfg.seed}")
-    if cfg.log.tensorboard and write and info.is_main:  # after a resume, the checkpoint's config decides
+        if not run_dir.is_dir():
+            raise RunDirError(f"{run_dir}: no run directory to resume")
+        if writes:
+            lock = RunLock.acquire(run_dir)  # before reading anything: a second writer stops here
+    else:
+        cfg = dataclasses.replace(cfg, data=absolute_data_paths(cfg.data))
+        if writes:
+            run_dir = Path(run_dir) if run_dir else Path(run_root) / new_run_id(
+                cfg.method, cfg.model.backbone, run_summary(cfg)["dataset"], f"m{cfg.data.mrate:g}",
+                f"s{cfg.seed}")
+            check_new_run_dir(run_dir)
+    try:
+        if resume:
+            assert run_dir is not None
+            ckpt_state = _load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt")
+            cfg = TrainConfig.from_dict(ckpt_state["config"])
+            start_epoch, best = ckpt_state["epoch"] + 1, ckpt_state["best"]
+        if info.enabled and cfg.optim.batch_size % info.world:
+            raise ConfigError(f"optim.batch_size={cfg.optim.batch_size} must be divisible by the {info.world} "
+                              "processes")
+        if not info.is_main:  # let the main process generate or verify the data first
+            distributed.barrier()
+        data = load_retrieval_data(cfg.data)
+        if info.is_main:
+            distributed.barrier()
+        check_fits_data(cfg, data)
+        fingerprint = data_fingerprint(cfg.data, data.directory) if writes else None
+        if resume and writes:
+            _compare_data(Path(run_dir), read_run_info(Path(run_dir)).get("data_fingerprint"),  # type: ignore[arg-type]
+                          fingerprint)  # type: ignore[arg-type]
+        torch.manual_seed(cfg.seed)  # model initialisation
+        method = build_method(cfg, data, device)
+        if writes:
+            assert run_dir is not None
+            if resume:
+                assert ckpt_state is not None
+                # decided (or refused) before run.json is touched
+                kept, note = metrics_for_resume(Path(run_dir), start_epoch, ckpt_state.get("metrics"))
+                writer = RunWriter.reopen(Path(run_dir), lock=lock)
+                writer.replace_metrics(kept)
+                if note:
+                    log.warning("%s", note)
+            else:
+                writer = RunWriter.create(Path(run_dir), config=cfg.to_dict(),
+                                          summary={**run_summary(cfg, data), "data_fingerprint": fingerprint},
+                                          preset=preset, versions=_versions(), overwrite=overwrite)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    if cfg.log.tensorboard and writes:  # after a resume, the checkpoint's config decides
         from workbench.tensorboard_log import TensorBoardLogger
 
         callbacks = [*callbacks, TensorBoardLogger()]
     hooks = CallbackList(callbacks if info.is_main else ())
-    if info.enabled and cfg.optim.batch_size % info.world:
-        raise ConfigError(f"optim.batch_size={cfg.optim.batch_size} must be divisible by the {info.world} processes")
-    if not info.is_main:  # let the main process generate or verify the data first
-        distributed.barrier()
-    data = load_retrieval_data(cfg.data)
-    if info.is_main:
-        distributed.barrier()
-    torch.manual_seed(cfg.seed)  # model initialisation
-    method = build_method(cfg, data, device)
-    if write and info.is_main:
-        assert run_dir is not None
-        if resume:
-            writer = RunWriter.reopen(Path(run_dir))
-            writer.truncate_metrics(start_epoch)
-        else:
-            writer = RunWriter.create(Path(run_dir), config=cfg.to_dict(), summary=run_summary(cfg, data),
-                                      preset=preset, versions=_versions(), overwrite=overwrite)
-            if data.noise is not None:
-                save_noise_index(data.noise, writer.artifact("noise_index.npy"))
-    if ckpt_state is not None:
-        method.load_state_dict(ckpt_state["method"])
-        torch.set_rng_state(ckpt_state["torch_rng"])
     try:
+        if writer is not None and ckpt_state is None and data.noise is not None:
+            save_noise_index(data.noise, writer.artifact("noise_index.npy"))
+        if ckpt_state is not None:
+            method.load_state_dict(ckpt_state["method"])
+            torch.set_rng_state(ckpt_state["torch_rng"])
         result = _train(cfg, data, method, device, writer, hooks, start_epoch, best)
     except BaseException as exc:
         if writer is not None:
@@ -212,6 +298,11 @@ def _train(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.
         record: dict[str, Any] = {"epoch": epoch, "phase": phase, "lr": cfg.optim.lr * ctx.lr_scale,
                                   "losses": stats.losses, "steps": stats.steps, "split": stats.split,
                                   "rematch": stats.rematch, **stats.extra}
+        if stats.failure is not None:  # record the epoch (its counts say why), then stop the run
+            record["time_s"] = {"train": t_train, "eval": 0.0, "total": time.perf_counter() - t0}
+            if writer is not None:
+                writer.log_epoch(record)
+            raise stats.failure
         last = epoch == total_epochs - 1
         if (epoch + 1) % cfg.optim.eval_every == 0 or last:
             t1 = time.perf_counter()
@@ -230,7 +321,8 @@ def _train(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.
         if writer is not None:
             writer.log_epoch(record)
             if (epoch + 1) % cfg.log.checkpoint_every == 0 or last:
-                _save(_checkpoint_state(method, epoch, best, cfg), writer.checkpoint("last.pt"))
+                _save(_checkpoint_state(method, epoch, best, cfg, read_metrics(writer.dir)),
+                      writer.checkpoint("last.pt"))
         log.info(_summary_line(record))
         hooks.on_epoch_end(record)
     results = _test(cfg, data, method, device, writer, best)
@@ -246,7 +338,7 @@ def _test(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.d
           writer: RunWriter | None, best: dict[str, Any]) -> dict[str, Any]:
     """Test the best-on-validation models (the last ones if no checkpoint was written)."""
     if writer is not None and (writer.checkpoint("best.pt")).exists():
-        state = torch.load(writer.checkpoint("best.pt"), map_location="cpu", weights_only=True)
+        state = load_checkpoint(writer.checkpoint("best.pt"), keys=("models",))
         for model, sd in zip(method.eval_models(), state["models"], strict=True):
             model.load_state_dict(sd)
     metrics = evaluate_method(method, data, "test", cfg, device)

@@ -27,8 +27,16 @@ def render() -> None:
     if not epochs:
         st.info("This run's cost table is empty.")
         return
+    # a flag with missing values cannot split the pairs: CC152K's truth is unknown (its mismatches are real)
+    usable = [s for s in _SPLITS if costs[viz.COST_GROUPS[s][0]].notna().all()]
+    if not usable:
+        st.warning("This run's cost table has missing matched/clean flags, so its pairs cannot be grouped.",
+                   icon="⚠️")
+        return
+    if len(usable) < len(_SPLITS):
+        st.caption("The truth is unknown for this run (missing `true_matched`): only the estimated split is shown.")
     left, right = st.columns([2, 3])
-    split = left.radio("Groups", list(_SPLITS), format_func=_SPLITS.get, key="cost_split", horizontal=True)
+    split = left.radio("Groups", usable, format_func=_SPLITS.get, key="cost_split", horizontal=True)
     epoch = epochs[0] if len(epochs) == 1 else right.select_slider(
         "Epoch", options=epochs, value=epochs[-1], key="cost_epoch")
     _show.figure(viz.cost_histogram(costs, split=split, epoch=epoch), name=f"cost-{run.run_id}-epoch{epoch}",

@@ -22,7 +22,7 @@ def render() -> None:
     if not summaries:
         st.info("No finished label-track runs (run.json `track` = \"labels\") under the runs root.")
         return
-    frame = _frames.label_frame(_data.read_run(root, s.run_id) for s in summaries)
+    frame = _frames.label_frame(_data.read_runs(root, [s.run_id for s in summaries]))
     c1, c2 = st.columns(2)
     when = c1.radio("Checkpoint", ["best", "last"], key="labels_when", horizontal=True,
                     format_func=lambda w: {"best": "best on validation", "last": "last epoch"}[w])

@@ -42,7 +42,7 @@ def _compare(frame: pd.DataFrame, visible: pd.DataFrame) -> list[str]:
 
 
 def _curves(root, run_ids: list[str]) -> None:
-    records = {r: _data.read_run(root, r) for r in run_ids}
+    records = {rec.summary.run_id: rec for rec in _data.read_runs(root, run_ids)}
     retrieval = {r: rec.metrics for r, rec in records.items() if rec.summary.track == "retrieval"}
     labels = {r: rec.metrics for r, rec in records.items() if rec.summary.track == "labels"}
     if retrieval:
@@ -58,8 +58,8 @@ def render() -> None:
     st.title("Runs")
     summaries = _data.list_runs(root)
     if not summaries:
-        st.info(f"No runs under {_show.escape_markdown(root)}. Train one (`workbench train ...`) or point the "
-                "sidebar at a runs folder.")
+        st.info(f"No runs under {_show.escape_markdown(root)}. Train one (`workbench train ...`) or start the "
+                "dashboard on another runs folder (`workbench app --runs DIR`).")
         return
     frame = _frames.runs_frame(summaries)
     counts = frame["status"].value_counts()
@@ -73,6 +73,14 @@ def render() -> None:
                           for r in damaged.itertuples())
         st.warning(f"{len(damaged)} run director{'y is' if len(damaged) == 1 else 'ies are'} damaged and "
                    f"listed without details:\n{lines}", icon="⚠️")
+
+    off = frame[frame["ot_off_marginals"].fillna(0) > 0]
+    if len(off):
+        lines = "\n".join(f"- `{r.run_id}`: {int(r.ot_off_marginals)} OT solve(s) off their marginals or mass, "
+                          f"{int(r.ot_unconverged)} stopped at the iteration cap (`rematch.off_marginals` in "
+                          "metrics.jsonl)" for r in off.itertuples())
+        st.warning(f"{len(off)} run{'' if len(off) == 1 else 's'} rematched with OT plans that are not solutions "
+                   f"(λ too small for the costs, or an early stop):\n{lines}", icon="⚠️")
 
     visible = _filter(frame)
     st.caption(f"{len(visible)} of {len(frame)} runs under {_show.escape_markdown(root)}")

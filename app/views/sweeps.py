@@ -62,7 +62,7 @@ def render() -> None:
     picked = set(_data.selected_runs())
     if picked and st.toggle("Only the runs picked on the Runs page", value=False, key="sweep_picked"):
         summaries = [s for s in summaries if s.run_id in picked]
-    records = [_data.read_run(root, s.run_id) for s in summaries]
+    records = _data.read_runs(root, [s.run_id for s in summaries])
     scores = _frames.results_frame(records) if source == "test" else _frames.best_val_frame(records)
     scores = scores[scores["protocol"] == "1k"]
     points = _frames.sweep_points(summaries, scores, param=param, metrics=metrics,

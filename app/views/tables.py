@@ -74,7 +74,7 @@ def render() -> None:
     if not chosen:
         st.info("No done retrieval runs to tabulate.")
         return
-    ours = _frames.results_frame(_data.read_run(root, s.run_id) for s in chosen)
+    ours = _frames.results_frame(_data.read_runs(root, [s.run_id for s in chosen]))
     if ours.empty:
         st.info("None of these runs has test results yet.")
         return

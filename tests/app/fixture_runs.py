@@ -360,3 +360,85 @@ def build_many_runs(root: Path, n: int) -> list[str]:
             out.append(_retrieval_run(Path(root), f"bulk-{i:04d}", method=method, mrate=mrates[i % 5],
                                       rho=rhos[i % 3], seed=i // 30, epochs=8, artefacts=False))
     return out
+
+
+# ------------------------------------------------------------------------------------ damaged runs
+#: a value of the wrong type for each kind of schema field (workbench.runschema.Field.kind)
+WRONG_VALUES: dict[str, Any] = {
+    "str": {"name": "a dict where a string belongs"}, "int": "abc", "number": "abc", "bool": "yes",
+    "timestamp": 5, "object": "abc", "list": 3, "numbers": {"x": "abc"}, "scalars": {"x": [1, 2]},
+    "strings": [1], "nested_numbers": {"best": {"avg": "abc"}},
+}
+#: the cases the hardening issue reported, by name
+REPORTED = {"created": 5, "mrate": "abc", "dataset": {"name": "f30k", "split": "train"}}
+
+
+def _wrong(spec: Any) -> Any:
+    if spec.choices is not None:
+        return "bogus" if spec.kind == "str" else 99
+    return WRONG_VALUES[spec.kind]
+
+
+def build_damaged_runs(root: Path) -> dict[str, str]:
+    """One run per schema field of run.json, a metrics record and results.json, each with that field of
+    the wrong type (the reported ``created: 5``, ``mrate: "abc"``, ``dataset: {...}`` among them), next to
+    nothing else. Returns ``{run id: the field its damage names}``."""
+    from workbench.runschema import METRICS_FIELDS, RESULTS_FIELDS, RUN_FIELDS
+
+    root = Path(root)
+    expected: dict[str, str] = {}
+    with _fast_writes():
+        for name, spec in RUN_FIELDS.items():
+            rid = f"bad-run-json-{name}"
+            _retrieval_run(root, rid, epochs=2, artefacts=False)
+            path = root / rid / "run.json"
+            info = json.loads(path.read_text(encoding="utf-8"))
+            info[name] = REPORTED.get(name, _wrong(spec))
+            path.write_text(json.dumps(info), encoding="utf-8")
+            expected[rid] = name
+        for name, spec in METRICS_FIELDS.items():
+            rid = f"bad-metrics-{name}"
+            _retrieval_run(root, rid, epochs=2, artefacts=False)
+            path = root / rid / "metrics.jsonl"
+            lines = path.read_text(encoding="utf-8").splitlines()
+            record = json.loads(lines[0])
+            record[name] = _wrong(spec)
+            path.write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n", encoding="utf-8")
+            expected[rid] = name
+        for name, spec in RESULTS_FIELDS.items():
+            rid = f"bad-results-{name}"
+            _retrieval_run(root, rid, epochs=2, artefacts=False)
+            path = root / rid / "results.json"
+            results = json.loads(path.read_text(encoding="utf-8"))
+            results[name] = _wrong(spec)
+            path.write_text(json.dumps(results), encoding="utf-8")
+            expected[rid] = name
+    return expected
+
+
+def build_damaged_artefacts(root: Path) -> dict[str, str]:
+    """Done runs whose artefacts miss what a page reads: ``{role: run id}`` for ``rematch`` (examples
+    without ``score``), ``alignment`` (npz without ``plan``), ``cost`` (table without ``est_clean``),
+    ``ranks`` (refined ranks without ``mean_prob``) and ``labels`` (confusion npz without ``confusion``)."""
+    root = Path(root)
+    ids = {}
+    with _fast_writes():
+        for role in ("rematch", "alignment", "cost", "ranks"):
+            ids[role] = _retrieval_run(root, f"artefact-{role}", mrate=0.4, seed=3, epochs=3)
+        art = {role: root / rid / "artifacts" for role, rid in ids.items()}
+        frame = pd.read_parquet(art["rematch"] / "rematch_examples.parquet")
+        frame.drop(columns="score").to_parquet(art["rematch"] / "rematch_examples.parquet")
+        for path in (art["alignment"] / "alignments").glob("*.npz"):
+            with np.load(path) as data:
+                arrays = {k: data[k] for k in data.files if k != "plan"}
+            np.savez(path, **arrays)
+        frame = pd.read_parquet(art["cost"] / "cost_by_epoch.parquet")
+        frame.drop(columns="est_clean").to_parquet(art["cost"] / "cost_by_epoch.parquet")
+        frame = pd.read_parquet(art["ranks"] / "refined_ranks.parquet")
+        frame.drop(columns="mean_prob").to_parquet(art["ranks"] / "refined_ranks.parquet")
+        ids["labels"] = _label_run(root, "artefact-labels", method="uot_rcl", noise="symmetric", rate=0.2, seed=0)
+        path = root / ids["labels"] / "artifacts" / "label_confusion.npz"
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files if k != "confusion"}
+        np.savez(path, **arrays)
+    return ids

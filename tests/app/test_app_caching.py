@@ -1,5 +1,6 @@
 """Cached loaders are keyed on modification times: new and growing runs show on the next rerun, unchanged
-files are not re-read, the sidebar's refresh button forgets the cache, and the runs root is switchable."""
+files are not re-read, the sidebar's refresh button forgets the cache, and the runs root is switchable in
+the page only when the server was started with the opt-in (otherwise it is fixed)."""
 
 from __future__ import annotations
 
@@ -55,11 +56,28 @@ def test_unchanged_stamps_serve_the_cache_until_refresh(app):
     assert rows(at)["bulk-0001"] == 9
 
 
-def test_the_sidebar_switches_the_runs_root(app, tmp_path):
-    at, _ = app
+def test_the_sidebar_switches_the_runs_root_only_with_the_opt_in(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    root = tmp_path / "runs"
+    build_many_runs(root, 3)
+    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(root))
+    monkeypatch.setenv("WORKBENCH_APP_ROOT_EDITABLE", "1")  # `workbench app --allow-root-change`
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
     other = tmp_path / "elsewhere"
     build_many_runs(other, 5)
     at.sidebar.text_input[0].set_value(str(other)).run()
     assert len(rows(at)) == 5
     at.sidebar.text_input[0].set_value(str(tmp_path / "missing")).run()
     assert not at.exception and any("not a directory" in e.value for e in at.error)
+
+
+def test_without_the_opt_in_the_root_is_fixed(app, tmp_path):
+    at, root = app
+    assert not at.sidebar.text_input  # no box to type another folder into
+    assert any(str(root) in c.value for c in at.sidebar.caption)
+    other = tmp_path / "elsewhere"
+    build_many_runs(other, 5)
+    at.session_state["runs_root"] = str(other)  # even a forged session value is ignored
+    at.run()
+    assert not at.exception and len(rows(at)) == 3

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import pytest
 
 from workbench import reference
-from workbench.errors import ConfigError, DataFormatError
+from workbench.errors import ConfigError, DataFormatError, RunDirError
 from workbench.reproduce import views
 from workbench.runs import list_figures, read_figure
 
@@ -29,8 +29,8 @@ OURS = dict(zip(RK, [50.0, 70.0, 80.0, 40.0, 60.0, 70.0, 370.0], strict=True))
 
 def make_run(path: Path, results: dict[str, Any] | None = None, **info: Any) -> Path:
     path.mkdir(parents=True)
-    (path / "run.json").write_text(json.dumps({"status": "done", "backbone": "vse", "dataset": "synthetic",
-                                               **info}))
+    (path / "run.json").write_text(json.dumps({"schema": 1, "status": "done", "backbone": "vse",
+                                               "dataset": "synthetic", **info}))
     (path / "results.json").write_text(json.dumps(results if results is not None else {"test": OURS}))
     return path
 
@@ -243,13 +243,19 @@ def test_artifact_table_and_alignment_batch(tmp_path: Path) -> None:
         views.alignment_batch(run)
     (run / "artifacts" / "alignments").mkdir(parents=True)
     for epoch in (1, 3):
-        np.savez(run / "artifacts" / "alignments" / f"epoch_{epoch:03d}.npz", plan=np.full((2, 2), epoch))
+        np.savez(run / "artifacts" / "alignments" / f"epoch_{epoch:03d}.npz", plan=np.full((2, 2), epoch),
+                 cost=np.ones((2, 2)), mask=np.ones((2, 2), bool), dummy_row=np.zeros(2), dummy_col=np.zeros(2))
     assert views.alignment_batch(run)["plan"][0, 0] == 3
     assert views.alignment_batch(run, 1)["plan"][0, 0] == 1
     with pytest.raises(DataFormatError, match="epoch 2"):
         views.alignment_batch(run, 2)
-    pd.DataFrame({"epoch": [1], "cost": [0.5]}).to_parquet(run / "artifacts" / "cost_by_epoch.parquet")
+    costs = pd.DataFrame({"epoch": [1], "caption": [0], "image": [0], "cost": [0.5], "true_matched": [True],
+                          "est_clean": [True], "clean_prob": [0.9]})
+    costs.to_parquet(run / "artifacts" / "cost_by_epoch.parquet")
     assert views.artifact_table(run, "cost_by_epoch.parquet")["cost"].tolist() == [0.5]
+    costs.drop(columns="est_clean").to_parquet(run / "artifacts" / "cost_by_epoch.parquet")
+    with pytest.raises(RunDirError, match="field 'est_clean' is a missing column"):
+        views.artifact_table(run, "cost_by_epoch.parquet")
     (run / "artifacts" / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataFormatError, match="unreadable"):
         views.artifact_table(run, "broken.parquet")

@@ -3,7 +3,10 @@
 The dashboard's source is the repository's ``app/`` folder, which an installed wheel carries inside the
 package (:mod:`workbench.bundled`), so the command works from a checkout and from ``pip install
 ot-rematch-workbench`` alike. The runs root reaches the app through the ``WORKBENCH_RUNS_DIR`` environment
-variable.
+variable and is fixed for the server's lifetime; with ``--allow-root-change`` (``WORKBENCH_APP_ROOT_EDITABLE=1``)
+the page may switch it, which lets anyone using the app browse the host's folders. The command replaces itself
+with the Streamlit server (``exec``), so a signal sent to it (SIGTERM, Ctrl-C) reaches the server and leaves no
+child behind.
 """
 
 from __future__ import annotations
@@ -12,16 +15,16 @@ import argparse
 import importlib.util
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from workbench.bundled import app_entry
 from workbench.errors import ConfigError
 
-__all__ = ["RUNS_ENV", "find_app", "streamlit_command", "register"]
+__all__ = ["RUNS_ENV", "EDITABLE_ENV", "find_app", "streamlit_command", "register"]
 
 RUNS_ENV = "WORKBENCH_RUNS_DIR"
+EDITABLE_ENV = "WORKBENCH_APP_ROOT_EDITABLE"
 log = logging.getLogger(__name__)
 
 
@@ -50,9 +53,14 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("streamlit is not installed; install the app extra: pip install -e '.[app]'")
     entry = find_app()
     command = streamlit_command(entry, host=args.host, port=args.port, headless=not args.browser)
-    log.info("dashboard on http://%s:%d (runs: %s); Ctrl-C stops it", args.host, args.port, runs)
-    env = {**os.environ, RUNS_ENV: str(runs)}
-    return subprocess.call(command, env=env, cwd=entry.parent.parent)
+    log.info("dashboard on http://%s:%d (runs: %s%s); Ctrl-C stops it", args.host, args.port, runs,
+             ", changeable in the page" if args.allow_root_change else "")
+    env = {**os.environ, RUNS_ENV: str(runs), EDITABLE_ENV: "1" if args.allow_root_change else "0"}
+    os.chdir(entry.parent.parent)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, env)  # the server takes this process over: signals reach it directly
+    return 0  # not reached
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -69,4 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes it)")
     parser.add_argument("--browser", action="store_true", help="open a browser tab when the server starts")
+    parser.add_argument("--allow-root-change", action="store_true",
+                        help="let the page change the runs root (off by default: anyone using the app could "
+                             "then browse any folder of this host)")
     parser.set_defaults(func=_run)

@@ -6,8 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.errors import ConfigError, RunDirError
+from workbench.runs import read_results, read_run_info
+
+if TYPE_CHECKING:
+    from workbench.config import TrainConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--run-root", default="runs", help="directory for new runs (default: runs)")
     train.add_argument("--run-dir", help="exact run directory to create")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--restart", metavar="RUN_DIR",
+                       help="start an unfinished run (e.g. killed before its first checkpoint) again from epoch 0 "
+                       "with the configuration in its run.json")
+    train.add_argument("--overwrite", action="store_true",
+                       help="with --run-dir: replace the run already there (a run that a live process is "
+                       "writing is refused)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=_train)
 
@@ -58,14 +69,28 @@ def _train(args: argparse.Namespace) -> int:
     from workbench.train import run
 
     callbacks = [] if args.no_progress else [TqdmProgress()]
-    if args.resume and (args.preset or args.overrides or args.run_dir):
-        raise ConfigError("--resume continues a run with its own saved configuration; it takes no --preset, "
-                          "--set or --run-dir")
+    if args.resume and args.restart:
+        raise ConfigError("--resume and --restart exclude each other: resume continues from the last checkpoint, "
+                          "restart starts again from epoch 0")
+    given = args.resume or args.restart
+    if given and (args.preset or args.overrides or args.run_dir or args.overwrite):
+        flag = "--resume" if args.resume else "--restart"
+        raise ConfigError(f"{flag} continues a run with its own saved configuration; it takes no --preset, "
+                          "--set, --run-dir or --overwrite")
     if args.resume:
         result = run(TrainConfig(), run_dir=args.resume, resume=True, callbacks=callbacks)
         if result.run_dir is not None:
             print(result.run_dir)
         return 0
+    if args.restart:
+        cfg, preset_name = restart_config(Path(args.restart))
+        result = run(cfg, run_dir=args.restart, preset=preset_name, callbacks=callbacks, overwrite=True)
+        if result.run_dir is not None:
+            print(result.run_dir)
+        return 0
+    if args.overwrite and not args.run_dir:
+        raise ConfigError("--overwrite replaces the run in --run-dir; give --run-dir (new runs under --run-root "
+                          "get fresh directories)")
     if not args.preset:
         raise ConfigError("--preset is required (or --resume RUN_DIR); `workbench presets` lists them")
     preset = get_preset(args.preset)
@@ -80,7 +105,8 @@ def _train(args: argparse.Namespace) -> int:
         print(out["run_dir"])
         return 0
     cfg = preset.config().override(args.overrides)
-    result = run(cfg, run_root=args.run_root, run_dir=args.run_dir, preset=preset.name, callbacks=callbacks)
+    result = run(cfg, run_root=args.run_root, run_dir=args.run_dir, preset=preset.name, callbacks=callbacks,
+                 overwrite=args.overwrite)
     if result.run_dir is not None:  # only the main process of a distributed run writes (and prints) it
         print(result.run_dir)
     return 0
@@ -97,10 +123,13 @@ def _eval(args: argparse.Namespace) -> int:
     if args.shortlist_from and args.mode != "shortlist":
         raise ConfigError("--shortlist-from needs --mode shortlist")
     if args.split is None and args.mode is None:
-        path = run_dir / "results.json"
-        if not path.exists():
-            raise RunDirError(f"{path}: missing (is the run finished? see {run_dir / 'run.json'})")
-        print(path.read_text(encoding="utf-8").strip())
+        if not run_dir.is_dir():
+            raise RunDirError(f"{run_dir}: no run directory there")
+        results = read_results(run_dir)  # checked against its schema: a damaged file is an error
+        if results is None:
+            raise RunDirError(f"{run_dir / 'results.json'}: missing (is the run finished? see "
+                              f"{run_dir / 'run.json'})")
+        print(json.dumps(results, indent=2))
         return 0
     import dataclasses
 
@@ -126,6 +155,26 @@ def _eval(args: argparse.Namespace) -> int:
                        shortlist_models=shortlisters)
     print(json.dumps({k: dataclasses.asdict(v) for k, v in metrics.items()}, indent=2))
     return 0
+
+
+def restart_config(run_dir: Path) -> tuple[TrainConfig, str | None]:
+    """The configuration and preset of an unfinished run, to start it again from epoch 0.
+
+    Raises:
+        RunDirError: no run there, a damaged ``run.json`` or one without ``config``, or a finished run
+            (restarting would discard its results: use a new directory, or ``--overwrite``).
+    """
+    from workbench.config import TrainConfig
+
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no run directory to restart")
+    info = read_run_info(run_dir)
+    if info.get("status") == "done":
+        raise RunDirError(f"{run_dir}: the run is finished (status 'done'); restarting would discard its "
+                          "results; train into a new directory, or pass --run-dir with --overwrite")
+    if not isinstance(info.get("config"), dict):
+        raise RunDirError(f"{run_dir / 'run.json'}: no 'config' recorded; the run cannot be restarted")
+    return TrainConfig.from_dict(info["config"]), info.get("preset")
 
 
 def _presets(args: argparse.Namespace) -> int:

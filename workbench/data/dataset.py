@@ -43,6 +43,7 @@ __all__ = [
     "dataset_dir",
     "load_retrieval_data",
     "paper_noise_file",
+    "check_captions_per_image",
 ]
 
 log = logging.getLogger(__name__)
@@ -252,12 +253,32 @@ def _noise(cfg: DataConfig, n_images: int, k: int) -> NoiseIndex | None:
     return make_noise_index(cfg.noise_protocol, n_images, k, cfg.mrate, cfg.noise_seed)
 
 
+def check_captions_per_image(splits: list[PrecompSplit]) -> int:
+    """The dataset's captions per image ``k``, one property of the whole dataset.
+
+    Each split infers ``k`` from its own counts (``N_cap = k * N_img``); a split that disagrees with the
+    others (e.g. a training caption file cut to 4 per image beside 5 in val and test) would silently
+    pair caption ``c`` with image ``c // 4``, so any disagreement is a :class:`DataFormatError`
+    listing every split's files, counts and ``k``.
+    """
+    ks = {split.captions_per_image for split in splits}
+    if len(ks) == 1:
+        return ks.pop()
+    detail = "; ".join(f"{s.name}: {s.caption_path.name} has {len(s.captions)} captions for {s.n_images} "
+                       f"images in {s.image_path.name} (k = {s.captions_per_image})" for s in splits)
+    raise DataFormatError(f"captions per image differ across the splits of {splits[0].image_path.parent} "
+                          f"({detail}); k is one property of the dataset: fix or re-create the odd split's "
+                          "caption or feature file")
+
+
 def load_retrieval_data(cfg: DataConfig) -> RetrievalData:
     """Load the dataset, apply the mismatch, tokenise the captions (see the module docstring)."""
     directory = dataset_dir(cfg)
     vocab = load_vocab(_vocab_path(cfg, directory))
     train = load_precomp_split(directory, "train")
-    k = train.captions_per_image
+    val_raw = load_precomp_split(directory, cfg.val_split)
+    test_raw = load_precomp_split(directory, cfg.test_split)
+    k = check_captions_per_image([train, val_raw, test_raw])
     n_img = train.n_images if not cfg.train_images else min(cfg.train_images, train.n_images)
     if cfg.dataset == "cc152k" and cfg.mrate > 0:
         log.warning("cc152k has real mismatches; adding synthetic ones on top (mrate=%s)", cfg.mrate)
@@ -277,8 +298,6 @@ def load_retrieval_data(cfg: DataConfig) -> RetrievalData:
         urls=urls,
         truth_known=cfg.dataset != "cc152k",
     )
-    val_raw = load_precomp_split(directory, cfg.val_split)
-    test_raw = load_precomp_split(directory, cfg.test_split)
     for other in (val_raw, test_raw):
         if other.images.shape[1:] != train.images.shape[1:]:
             raise DataFormatError(f"{other.image_path}: regions x dims {tuple(other.images.shape[1:])} differ from "

@@ -15,7 +15,8 @@ File layout (``{data_name}_vocab.json``, shared by SCAN, NCR, RCL, L2RM)::
   three rare tokens (NCR f30k has "'n" and ".`" where SCAN has "`").
 
 Loading is strict: the specials must sit at ids 0..3, ids must be ``0..n-1`` without gaps, the two
-maps must be inverse to each other, and ``idx`` (if present) must equal the size.
+maps must be inverse to each other, ``idx`` (if present) must equal the size, and there must be at least
+one word besides the specials.
 """
 
 from __future__ import annotations
@@ -142,9 +143,13 @@ def load_vocab(path: str | os.PathLike[str]) -> Vocabulary:
     if "idx" in data and data["idx"] != n:
         raise DataFormatError(f"vocabulary {path}: 'idx' is {data['idx']} but the vocabulary has {n} words")
     try:
-        return Vocabulary.from_words([by_id[i] for i in range(n)])
+        vocab = Vocabulary.from_words([by_id[i] for i in range(n)])
     except DataFormatError as exc:
         raise DataFormatError(f"vocabulary {path}: {exc}") from exc
+    if len(vocab) <= len(SPECIAL_TOKENS):
+        raise DataFormatError(f"vocabulary {path} holds only the {len(vocab)} special tokens and no word: every "
+                              "caption would encode as <start> <unk>... <end>")
+    return vocab
 
 
 def save_vocab(vocab: Vocabulary, path: str | os.PathLike[str]) -> Path:

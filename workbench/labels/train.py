@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from workbench.callbacks import Callback, CallbackList
+from workbench.checkpoints import load_checkpoint, save_checkpoint
 from workbench.data._io import save_npy_atomic
 from workbench.errors import ConfigError, RunDirError
 from workbench.evaluate.label_map import cross_modal_map
@@ -41,7 +42,7 @@ from workbench.labels.data import LabelData, load_label_data
 from workbench.labels.method import LabelMethod, TrainTensors
 from workbench.labels.models import CrossModalNet
 from workbench.labels.uot_rcl import UOTRCL
-from workbench.runs import RunWriter, describe_environment, new_run_id, read_metrics
+from workbench.runs import RunWriter, describe_environment, metrics_for_resume, new_run_id, read_metrics
 
 __all__ = ["LabelRunResult", "run_labels", "build_label_method", "label_run_summary", "confusion_matrix"]
 
@@ -124,15 +125,13 @@ def _lr(cfg: LabelTrainConfig, epoch: int) -> float:
 
 
 def _save(state: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    save_checkpoint(state, path)
 
 
 def _load(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise RunDirError(f"{path}: no checkpoint to resume from")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_checkpoint(path, keys=("version", "epoch", "config"))
     if state.get("version") != CHECKPOINT_VERSION:
         raise RunDirError(f"{path}: checkpoint version {state.get('version')} != {CHECKPOINT_VERSION}")
     return state
@@ -194,8 +193,9 @@ def run_labels(cfg: LabelTrainConfig | None, *, run_root: str | Path = "runs", r
     writer: RunWriter | None = None
     if write:
         if resume:
+            kept, _ = metrics_for_resume(Path(run_dir), int(ckpt["epoch"]) + 1)  # type: ignore[arg-type,index]
             writer = RunWriter.reopen(Path(run_dir))  # type: ignore[arg-type]
-            writer.truncate_metrics(int(ckpt["epoch"]) + 1)  # type: ignore[index]
+            writer.replace_metrics(kept)
         else:
             target = Path(run_dir) if run_dir else Path(run_root) / new_run_id(
                 cfg.method, label_run_summary(cfg)["dataset"], cfg.data.noise, f"r{cfg.data.rate:g}", f"s{cfg.seed}")
@@ -264,7 +264,7 @@ def _train(cfg: LabelTrainConfig, data: LabelData, writer: RunWriter | None, hoo
         method.load_state_dict(ckpt["method"])
         best, start = ckpt["best"], int(ckpt["epoch"]) + 1
         if writer is not None and writer.checkpoint("best.pt").exists():
-            best_state = torch.load(writer.checkpoint("best.pt"), map_location="cpu", weights_only=True)["model"]
+            best_state = load_checkpoint(writer.checkpoint("best.pt"), keys=("model",))["model"]
     truth = data.train.labels
     noisy_accuracy = float((data.noisy_train[:, 0] == truth).mean())
     epochs = cfg.optim.epochs

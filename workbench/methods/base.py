@@ -156,6 +156,7 @@ class EpochStats:
     split: dict[str, float] | None = None
     rematch: dict[str, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    failure: Exception | None = None  # raised by the trainer once this epoch is recorded: the run stops
 
 
 class Method(ABC):

@@ -25,6 +25,12 @@ Each main epoch:
       official reductions (triplet summed over the clean batch, rematch loss averaged over rows), Adam,
       gradient clipping.
 
+OT accuracy: a plan is checked against its marginals and the mass ``rho`` (relative tolerance
+``ot_accuracy_rtol``; at ``lam = 1e-4`` the plan moves nothing, and the reference code's early stop still
+calls it converged). An epoch's count of such plans is ``rematch.off_marginals``; when more than
+``ot_fail_fraction`` of its solves are off, the epoch is recorded and the run stops with
+:class:`~workbench.ot.accuracy.OTAccuracyError` (the paper does not discuss this; it guards the run).
+
 Ablations (Table 3): ``partial=False`` (balanced OT), ``mask_positives="off"``, ``cost_fn="cosine"`` (the
 cosine distance of the global embeddings, no cost learning), ``rematch_loss="kl"|"infonce"``.
 
@@ -61,6 +67,7 @@ from workbench.ot import (
     plan_targets,
     sinkhorn,
 )
+from workbench.ot.accuracy import OTAccuracyError
 
 __all__ = ["L2RM"]
 
@@ -87,6 +94,7 @@ class L2RM(Method):
         self.queue = rng.choice(data.train.n_images, self.queue_length, replace=data.train.n_images < self.queue_length)
         self.clean_prob: np.ndarray | None = None
         self.est_clean: np.ndarray | None = None
+        self._ot_off = 0
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -117,6 +125,7 @@ class L2RM(Method):
 
     # ------------------------------------------------------------------ epochs
     def train_epoch(self, ctx: EpochContext) -> EpochStats:
+        self._ot_off = 0  # OT plans of this epoch off their constraints (see _solve)
         self.set_lr(ctx.lr_scale)
         if self.cost_optimizer is not None:
             for group in self.cost_optimizer.param_groups:
@@ -213,14 +222,42 @@ class L2RM(Method):
         return float(loss.detach())
 
     def _solve(self, cost: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None, bool, float]:
-        """Refined alignment ``[Q, B]``, the dummy masses (None for balanced OT), convergence and error."""
+        """Refined alignment ``[Q, B]``, the dummy masses (None for balanced OT), convergence and error.
+
+        A plan off its marginals or mass by more than ``l2rm.ot_accuracy_rtol`` is counted (not warned
+        about per step); :meth:`_ot_verdict` reports the epoch's count and applies the failure policy.
+        """
         c = self.cfg.l2rm
         if c.partial:
             res = partial_ot(cost, mass=c.rho, eps=c.lam, mask=mask, formulation=c.ot_formulation,
-                             tol=c.ot_tol, max_iter=c.ot_max_iter, stop_rule=c.ot_stop)
+                             tol=c.ot_tol, max_iter=c.ot_max_iter, stop_rule=c.ot_stop, accuracy="ignore",
+                             accuracy_rtol=c.ot_accuracy_rtol)
+            self._ot_off += int(res.inaccurate.any())
             return res.plan, res.dummy_row, res.dummy_col, bool(res.converged), float(res.marginal_error.max())
-        res = sinkhorn(cost, eps=c.lam, mask=mask, tol=c.ot_tol, max_iter=c.ot_max_iter, stop_rule=c.ot_stop)
+        res = sinkhorn(cost, eps=c.lam, mask=mask, tol=c.ot_tol, max_iter=c.ot_max_iter, stop_rule=c.ot_stop,
+                       accuracy="ignore", accuracy_rtol=c.ot_accuracy_rtol)
+        self._ot_off += int(res.inaccurate.any())
         return res.plan, None, None, bool(res.converged), float(res.marginal_error.max())
+
+    def _ot_verdict(self, epoch: int, summary: dict[str, Any] | None) -> OTAccuracyError | None:
+        """Record the epoch's count of OT plans off their constraints in the ``rematch`` summary (as
+        ``off_marginals``); warn when there are any, and return the error that stops the run when their
+        fraction exceeds ``l2rm.ot_fail_fraction``."""
+        if summary is None:
+            return None
+        c, solves, off = self.cfg.l2rm, int(summary["batches"]), self._ot_off
+        summary["off_marginals"] = off
+        if not off:
+            return None
+        text = (f"epoch {epoch}: {off} of {solves} OT solves missed their marginals or the mass rho={c.rho:g} "
+                f"by more than {c.ot_accuracy_rtol:g} (lam={c.lam:g}, ot_stop={c.ot_stop}); the rematch targets "
+                "of those batches are not transport plans")
+        if off > c.ot_fail_fraction * solves:
+            return OTAccuracyError(f"{text}: over l2rm.ot_fail_fraction={c.ot_fail_fraction:g} of the solves, so the "
+                                   "run stops (raise lam or ot_max_iter, use ot_stop=marginal, or set "
+                                   "l2rm.ot_fail_fraction=1 to only count them)")
+        log.warning("%s (counted as rematch.off_marginals in metrics.jsonl)", text)
+        return None
 
     def _main_epoch(self, ctx: EpochContext) -> EpochStats:
         cfg, c = self.cfg, self.cfg.l2rm
@@ -273,7 +310,8 @@ class L2RM(Method):
                         "tolerance (worst error %.2g); raise ot_max_iter or lam", ctx.epoch,
                         summary["unconverged"], summary["batches"], self.cfg.l2rm.ot_max_iter,
                         summary["max_marginal_error"])
-        return EpochStats(losses=meter.means(), steps=len(clean_batches), split=split, rematch=summary)
+        return EpochStats(losses=meter.means(), steps=len(clean_batches), split=split, rematch=summary,
+                          failure=self._ot_verdict(ctx.epoch, summary))
 
     def _rematch(self, nidx: np.ndarray, mask: Tensor | None, recorder: RematchRecorder,
                  step: int) -> dict[str, Tensor]:

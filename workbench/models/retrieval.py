@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from workbench.config import ModelConfig
+from workbench.errors import DataFormatError
 from workbench.models.encoders import Captions, ImageEncoder, TextEncoder, l2norm
 from workbench.models.sgraf import SGRAFHead
 
@@ -101,5 +102,6 @@ class RetrievalModel(nn.Module):
 def build_model(cfg: ModelConfig, *, vocab_size: int, img_dim: int, n_regions: int) -> RetrievalModel:
     """Factory for :class:`RetrievalModel` from the model section of a config."""
     if vocab_size < 5:
-        raise ValueError(f"vocabulary of {vocab_size} words is too small (4 specials + words)")
+        raise DataFormatError(f"a vocabulary of {vocab_size} words is too small: it needs the 4 special tokens "
+                              "and at least one word")
     return RetrievalModel(cfg, vocab_size=vocab_size, img_dim=img_dim, n_regions=n_regions)

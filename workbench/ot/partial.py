@@ -41,6 +41,7 @@ from workbench.errors import ConfigError
 from workbench.ot import _bregman
 from workbench.ot._checks import Batch, check_mass, check_numbers, check_options, prepare
 from workbench.ot._numerics import NEG
+from workbench.ot.accuracy import DEFAULT_RTOL, Accuracy, check_accuracy_args, enforce, relative_error
 from workbench.ot.sinkhorn import grad_context, log_kernel, solve_balanced
 
 __all__ = ["PartialOTResult", "partial_ot"]
@@ -66,6 +67,9 @@ class PartialOTResult:
         extended_plan: ``[..., n + 1, m + 1]`` for ``"dummy"`` (the dashboard shows the dummy row and
             column), None for ``"bregman"``.
         formulation: ``"dummy"`` or ``"bregman"``.
+        relative_error: ``[...]`` the larger of ``marginal_error`` over the solved problem's total mass
+            and ``|transported_mass - mass| / mass`` (:func:`workbench.ot.accuracy.relative_error`).
+        inaccurate: ``[...]`` bool, ``relative_error > accuracy_rtol``: the plan is not a solution.
     """
 
     plan: Tensor
@@ -77,6 +81,8 @@ class PartialOTResult:
     converged: bool
     extended_plan: Tensor | None
     formulation: str
+    relative_error: Tensor
+    inaccurate: Tensor
 
 
 def partial_ot(
@@ -95,6 +101,8 @@ def partial_ot(
     check_every: int = 10,
     stop_rule: Literal["marginal", "official"] = "marginal",
     grad: Literal["detach", "autodiff"] = "detach",
+    accuracy: Accuracy = "warn",
+    accuracy_rtol: float = DEFAULT_RTOL,
 ) -> PartialOTResult:
     """Entropic partial OT plan moving ``mass`` between ``a`` and ``b`` (see the module docstring).
 
@@ -132,6 +140,10 @@ def partial_ot(
             them, 50 without; the marginals are then off by ~1e-2 either way).
         grad: ``"detach"`` or ``"autodiff"`` (gradients through the unrolled iterations to ``cost``,
             ``a``, ``b`` and a tensor ``mass``).
+        accuracy: what to do when a plan misses its marginals or moves a mass off ``mass`` by more
+            than ``accuracy_rtol`` (relative; :mod:`workbench.ot.accuracy`): ``"warn"`` (default),
+            ``"raise"`` or ``"ignore"`` (read ``inaccurate``). At ``eps = 1e-4`` on costs in [0, 1],
+            or with negative costs under ``"dummy"``, the plan moves 0 or all of the mass.
 
     Returns:
         A :class:`PartialOTResult` with dtype and device of ``cost``.
@@ -139,6 +151,7 @@ def partial_ot(
     Raises:
         ConfigError: bad shapes/dtypes/values; ``mass`` outside ``[0, min(sum(a), sum(b))]``; a mask
             under which ``mass`` cannot be moved (see :func:`workbench.ot._checks.flow_bound`).
+        OTAccuracyError: with ``accuracy="raise"``, a plan off its constraints.
     """
     caller = "partial_ot"
     check_options(
@@ -148,6 +161,7 @@ def partial_ot(
         stop_rule=(stop_rule, ("marginal", "official")),
     )
     check_numbers(caller, eps=eps, tol=tol, max_iter=max_iter, check_every=check_every)
+    check_accuracy_args(caller, accuracy, accuracy_rtol)
     if formulation == "bregman" and (xi is not None or A is not None or stop_rule == "official"):
         raise ConfigError(f"{caller}: xi, A and stop_rule='official' belong to formulation='dummy'")
     if xi is not None and not (isinstance(xi, (int, float)) and math.isfinite(xi) and xi >= 0):
@@ -156,7 +170,7 @@ def partial_ot(
     rho = check_mass(batch, mass, caller=caller)
     with grad_context(grad):
         if formulation == "dummy":
-            return _dummy(
+            result = _dummy(
                 batch,
                 rho,
                 eps,
@@ -166,8 +180,14 @@ def partial_ot(
                 max_iter=max_iter,
                 check_every=check_every,
                 stop_rule=stop_rule,
+                rtol=accuracy_rtol,
             )
-        return _bregman_result(batch, rho, eps, tol=tol, max_iter=max_iter, check_every=check_every)
+        else:
+            result = _bregman_result(
+                batch, rho, eps, tol=tol, max_iter=max_iter, check_every=check_every, rtol=accuracy_rtol
+            )
+    enforce(caller, result.inaccurate, result.relative_error, eps=eps, rtol=accuracy_rtol, accuracy=accuracy)
+    return result
 
 
 def _corner(batch: Batch, A: float | Tensor | None) -> Tensor:
@@ -218,6 +238,7 @@ def _dummy(
     max_iter: int,
     check_every: int,
     stop_rule: str,
+    rtol: float,
 ) -> PartialOTResult:
     n, m = batch.cost.shape[1:]
     log_k, p, q = _extended_problem(batch, rho, eps, xi, A)
@@ -234,16 +255,20 @@ def _dummy(
     )
     extended = solution.plan  # masked entries are exactly 0 by construction
     plan = extended[:, :n, :m]
+    transported = plan.sum(dim=(1, 2))
+    error = relative_error(solution.error, p.sum(dim=1), transported, rho)
     return PartialOTResult(
         plan=batch.unflatten(plan),
         dummy_row=batch.unflatten(extended[:, n, :m]),
         dummy_col=batch.unflatten(extended[:, :n, m]),
-        transported_mass=batch.unflatten(plan.sum(dim=(1, 2))),
+        transported_mass=batch.unflatten(transported),
         marginal_error=batch.unflatten(solution.error),
         n_iter=solution.n_iter,
         converged=solution.converged,
         extended_plan=batch.unflatten(extended),
         formulation="dummy",
+        relative_error=batch.unflatten(error),
+        inaccurate=batch.unflatten(error > rtol),
     )
 
 
@@ -271,18 +296,23 @@ def _solve_bregman(
 
 
 def _bregman_result(
-    batch: Batch, rho: Tensor, eps: float, *, tol: float, max_iter: int, check_every: int
+    batch: Batch, rho: Tensor, eps: float, *, tol: float, max_iter: int, check_every: int, rtol: float
 ) -> PartialOTResult:
     solution = _solve_bregman(batch, rho, eps, tol=tol, max_iter=max_iter, check_every=check_every)
     plan = solution.plan  # masked entries are exactly 0 by construction
+    transported = plan.sum(dim=(1, 2))
+    total = batch.a.sum(dim=1) + batch.b.sum(dim=1)
+    error = relative_error(solution.error, total, transported, rho)
     return PartialOTResult(
         plan=batch.unflatten(plan),
         dummy_row=batch.unflatten(batch.b - plan.sum(dim=1)),
         dummy_col=batch.unflatten(batch.a - plan.sum(dim=2)),
-        transported_mass=batch.unflatten(plan.sum(dim=(1, 2))),
+        transported_mass=batch.unflatten(transported),
         marginal_error=batch.unflatten(solution.error),
         n_iter=solution.n_iter,
         converged=solution.converged,
         extended_plan=None,
         formulation="bregman",
+        relative_error=batch.unflatten(error),
+        inaccurate=batch.unflatten(error > rtol),
     )

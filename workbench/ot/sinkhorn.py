@@ -24,6 +24,7 @@ from torch import Tensor
 from workbench.ot import _balanced
 from workbench.ot._checks import Batch, check_balanced, check_numbers, check_options, prepare
 from workbench.ot._numerics import NEG, needs_graph
+from workbench.ot.accuracy import DEFAULT_RTOL, Accuracy, check_accuracy_args, enforce, relative_error
 
 __all__ = ["SinkhornResult", "sinkhorn"]
 
@@ -46,6 +47,8 @@ class SinkhornResult:
         n_iter: iterations run (one iteration = a row update and a column update).
         converged: whether the stopping rule was met for every problem of the batch within
             ``max_iter`` (for ``stop_rule="official"`` that rule, not the marginal tolerance).
+        relative_error: ``[...]`` ``marginal_error / sum(a)`` (:func:`workbench.ot.accuracy.relative_error`).
+        inaccurate: ``[...]`` bool, ``relative_error > accuracy_rtol``: the plan is not a solution.
     """
 
     plan: Tensor
@@ -54,6 +57,8 @@ class SinkhornResult:
     marginal_error: Tensor
     n_iter: int
     converged: bool
+    relative_error: Tensor
+    inaccurate: Tensor
 
 
 def grad_context(grad: str) -> contextlib.AbstractContextManager[None]:
@@ -112,6 +117,8 @@ def sinkhorn(
     method: Method = "log",
     grad: Grad = "detach",
     stop_rule: StopRule = "marginal",
+    accuracy: Accuracy = "warn",
+    accuracy_rtol: float = DEFAULT_RTOL,
 ) -> SinkhornResult:
     """Entropic OT plan between ``a`` and ``b`` for ``cost`` (see the module docstring for the maths).
 
@@ -139,6 +146,10 @@ def sinkhorn(
             code: stop once ``||f_t - f_{t-1}||_2 < 1e-3`` (absolute, cost units), checked after every
             iteration; ``tol`` and ``check_every`` are then unused. That rule stops early (14-23
             iterations on the L2RM problem, before the marginals are met): read ``marginal_error``.
+        accuracy: what to do when a plan's row marginals are off by more than ``accuracy_rtol`` of the
+            total mass (:mod:`workbench.ot.accuracy`): ``"warn"`` (default,
+            :class:`~workbench.ot.accuracy.OTAccuracyWarning`), ``"raise"``
+            (:class:`~workbench.ot.accuracy.OTAccuracyError`) or ``"ignore"`` (read ``inaccurate``).
 
     Returns:
         A :class:`SinkhornResult`; dtype and device are those of ``cost``.
@@ -146,6 +157,7 @@ def sinkhorn(
     Raises:
         ConfigError: bad shapes or dtypes, non-finite allowed costs, negative marginals, unequal totals,
             a mask that leaves some mass nowhere to go, or out-of-range parameters.
+        OTAccuracyError: with ``accuracy="raise"``, a plan off its marginals.
 
     Notes:
         float32 is the intended dtype. Plans are finite for any ``cost / eps``, and the marginals
@@ -163,6 +175,7 @@ def sinkhorn(
         stop_rule=(stop_rule, ("marginal", "official")),
     )
     check_numbers("sinkhorn", eps=eps, tol=tol, max_iter=max_iter, check_every=check_every)
+    check_accuracy_args("sinkhorn", accuracy, accuracy_rtol)
     batch = prepare(cost, a, b, mask, caller="sinkhorn")
     check_balanced(batch, caller="sinkhorn")
     with grad_context(grad):
@@ -177,7 +190,9 @@ def sinkhorn(
             method=method,
             stop_rule=stop_rule,
         )
-    return _result(batch, solution, eps)
+    result = _result(batch, solution, eps, accuracy_rtol)
+    enforce("sinkhorn", result.inaccurate, result.relative_error, eps=eps, rtol=accuracy_rtol, accuracy=accuracy)
+    return result
 
 
 def potentials(alpha: Tensor, eps: float) -> Tensor:
@@ -185,7 +200,8 @@ def potentials(alpha: Tensor, eps: float) -> Tensor:
     return torch.where(alpha <= NEG / 2, torch.full_like(alpha, -torch.inf), alpha * eps)
 
 
-def _result(batch: Batch, solution: _balanced.BalancedSolution, eps: float) -> SinkhornResult:
+def _result(batch: Batch, solution: _balanced.BalancedSolution, eps: float, rtol: float) -> SinkhornResult:
+    error = relative_error(solution.error, batch.a.sum(dim=1))
     return SinkhornResult(
         plan=batch.unflatten(solution.plan),  # masked entries are exactly 0 by construction
         f=batch.unflatten(potentials(solution.alpha, eps)),
@@ -193,4 +209,6 @@ def _result(batch: Batch, solution: _balanced.BalancedSolution, eps: float) -> S
         marginal_error=batch.unflatten(solution.error),
         n_iter=solution.n_iter,
         converged=solution.converged,
+        relative_error=batch.unflatten(error),
+        inaccurate=batch.unflatten(error > rtol),
     )

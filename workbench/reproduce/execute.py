@@ -25,7 +25,7 @@ from workbench.bundled import notebooks_folder
 from workbench.configbase import parse_assignment
 from workbench.errors import ConfigError, RunDirError
 from workbench.reproduce.targets import GRID_KEYS, Setting, Target, get_target
-from workbench.runs import read_results
+from workbench.runs import read_results, read_run_info
 
 __all__ = ["ReproduceReport", "reproduce", "run_setting", "notebook_dir", "is_complete", "split_sets",
            "DEFAULT_KERNEL"]
@@ -96,10 +96,10 @@ def is_complete(run_dir: Path, setting: Setting, *, whole_grid: bool = False,
     if setting.source:
         return True
     try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        info = read_run_info(run_dir)
+        return info.get("status") == "done" and read_results(run_dir) is not None
+    except RunDirError:  # missing or damaged: not complete (run_setting then says what is wrong)
         return False
-    return info.get("status") == "done" and read_results(run_dir) is not None
 
 
 def run_setting(preset: str, overrides: Sequence[str], run_dir: str | Path, *, callbacks: Sequence[Any] = ()) -> Any:
@@ -110,8 +110,7 @@ def run_setting(preset: str, overrides: Sequence[str], run_dir: str | Path, *, c
     from workbench.runs import RunResult, read_metrics
 
     run_dir = Path(run_dir)
-    info_path = run_dir / "run.json"
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+    info = read_run_info(run_dir) if (run_dir / "run.json").exists() else {}
     results = read_results(run_dir) if info else None
     if info.get("status") == "done" and results is not None:
         return RunResult(run_dir, results, read_metrics(run_dir))  # reused: no torch import

@@ -17,7 +17,6 @@ not values.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -31,7 +30,15 @@ import plotly.graph_objects as go
 from workbench import reference, viz
 from workbench.errors import ConfigError, DataFormatError
 from workbench.reproduce.targets import ABLATIONS
-from workbench.runs import atomic_write_text, list_alignments, read_alignment, read_metrics, read_results
+from workbench.runs import (
+    atomic_write_text,
+    list_alignments,
+    read_alignment,
+    read_metrics,
+    read_results,
+    read_run_info,
+)
+from workbench.runschema import check_table
 
 __all__ = [
     "ablation_comparison",
@@ -65,12 +72,9 @@ _WARMUP_NAMES = {"triplet": "Triplet", "infonce": "InfoNCE"}
 def run_summary(run_dir: str | Path) -> dict[str, Any]:
     """``run.json`` of a run directory (method, backbone, dataset, mrate, rho, lam, batch_size, ...)."""
     path = Path(run_dir) / "run.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataFormatError(f"{path}: missing; is {run_dir} a finished run directory?") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataFormatError(f"{path}: unreadable ({exc})") from None
+    if not path.exists():
+        raise DataFormatError(f"{path}: missing; is {run_dir} a finished run directory?")
+    return read_run_info(Path(run_dir))  # schema-checked: a damaged run.json is a DamagedRunError
 
 
 def _our_metrics(run_dir: str | Path, key: str = "test") -> dict[str, float | None]:
@@ -273,15 +277,17 @@ def artifact_table(run_dir: str | Path, name: str) -> pd.DataFrame:
 
     Raises:
         DataFormatError: the file is missing (naming the run and what writes it) or unreadable.
+        DamagedRunError: it lacks a column of its schema (:data:`workbench.runschema.TABLE_COLUMNS`).
     """
     path = Path(run_dir) / "artifacts" / name
     if not path.is_file():
         raise DataFormatError(f"{path}: missing; L2RM runs write it in their main epochs (is {run_dir} "
                               "an L2RM run with at least one epoch after the warm-up?)")
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise DataFormatError(f"{path}: unreadable parquet ({exc})") from None
+    return check_table(frame, name, path)
 
 
 def alignment_batch(run_dir: str | Path, epoch: int | None = None) -> dict[str, np.ndarray]:
