@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fixture_runs import REPORTED, build_damaged_artefacts, build_damaged_runs, build_many_runs
-from page_helpers import REPO
+from page_helpers import REPO, warnings
 
 PAGES = ["runs", "tables", "cost", "alignments", "rematches", "sweeps", "labels"]
 SECRET = "secret-line-of-a-file-outside-the-root"
@@ -99,8 +99,8 @@ def test_an_artefact_missing_what_its_page_reads_is_a_warning(page, role, key, f
                                                               monkeypatch) -> None:
     ids = build_damaged_artefacts(tmp_path / "runs")
     at = _open(tmp_path / "runs", page, monkeypatch, **{key: ids[role]})
-    warnings = [w.value for w in at.warning]
-    assert any(f"field '{field}'" in w and "damaged" in w for w in warnings), warnings
+    shown = warnings(at)
+    assert any(f"field '{field}'" in w and "damaged" in w for w in shown), shown
 
 
 @pytest.mark.parametrize("page", ["runs", "tables"])
@@ -117,8 +117,8 @@ def test_ot_solves_off_their_marginals_are_reported_on_the_runs_page(tmp_path, m
     records[-1]["rematch"] = {"batches": 12, "transported_mass": 0.0, "unconverged": 12, "off_marginals": 12}
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     at = _open(root, "runs", monkeypatch)
-    warnings = [w.value for w in at.warning]
-    assert any(rid in w and "12 OT solve(s) off their marginals" in w and other not in w for w in warnings), warnings
+    shown = warnings(at)
+    assert any(rid in w and "12 OT solve(s) off their marginals" in w and other not in w for w in shown), shown
 
 
 def test_a_cost_table_without_the_truth_shows_the_estimated_split(tmp_path, monkeypatch) -> None:
