@@ -437,6 +437,8 @@ class RunSummary:
     updated: str | None = None
     ot_off_marginals: int = 0  # L2RM: OT solves whose plan missed its marginals or mass (all epochs)
     ot_unconverged: int = 0  # L2RM: OT solves that hit the iteration cap (all epochs)
+    warmup_drop: float | None = None  # relative drop of the warm-up loss, first to last warm-up epoch
+    warmup_stalled: bool = False  # the warm-up ended on its initial loss (``warmup_check`` in metrics.jsonl)
 
     def as_row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "path"}
@@ -594,6 +596,8 @@ def _summarise(run_dir: Path, run_id: str, info: Mapping[str, Any], metrics: lis
     rematch = [m["rematch"] for m in metrics if m.get("rematch")]
     off = sum(int(r.get("off_marginals") or 0) for r in rematch)
     unconverged = sum(int(r.get("unconverged") or 0) for r in rematch)
+    checks = [m["warmup_check"] for m in metrics if isinstance(m.get("warmup_check"), Mapping)]
+    warmup = checks[-1] if checks else {}
     test_rsum = None
     best_epoch = None
     if results:
@@ -609,7 +613,13 @@ def _summarise(run_dir: Path, run_id: str, info: Mapping[str, Any], metrics: lis
         noise_rate=info.get("noise_rate"), best_rsum=best, test_rsum=test_rsum,
         best_epoch=best_epoch, epochs_done=len(metrics), created=info.get("created"),
         updated=info.get("updated"), ot_off_marginals=off, ot_unconverged=unconverged,
+        warmup_drop=_finite_or_none(warmup.get("drop")), warmup_stalled=warmup.get("stalled") is True,
     )
+
+
+def _finite_or_none(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def read_run(root: Path, run_id: str) -> RunRecord:

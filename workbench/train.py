@@ -50,6 +50,7 @@ from workbench.runs import (
     read_run_info,
 )
 from workbench.scoring import evaluate
+from workbench.warmup_check import check_warmup
 
 __all__ = ["RunResult", "run", "resolve_device", "run_summary", "evaluate_method", "check_new_run_dir",
            "check_fits_data"]
@@ -285,6 +286,7 @@ def _train(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.
     total_epochs = cfg.optim.warmup_epochs + cfg.optim.epochs
     t_run = time.perf_counter()
     hooks.on_run_start({"epochs": total_epochs, "run_dir": writer.dir if writer else None})
+    first_warmup_loss: float | None = None  # epoch 0's loss; read back from metrics.jsonl after a resume
     for epoch in range(start_epoch, total_epochs):
         _seed_epoch(cfg.seed, epoch, distributed.current().rank)
         phase = "warmup" if epoch < cfg.optim.warmup_epochs else "train"
@@ -298,6 +300,10 @@ def _train(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.
         record: dict[str, Any] = {"epoch": epoch, "phase": phase, "lr": cfg.optim.lr * ctx.lr_scale,
                                   "losses": stats.losses, "steps": stats.steps, "split": stats.split,
                                   "rematch": stats.rematch, **stats.extra}
+        if phase == "warmup" and epoch == cfg.optim.warmup_epochs - 1 and epoch > 0:
+            _record_warmup_check(record, writer, first_warmup_loss)
+        elif phase == "warmup" and epoch == 0:
+            first_warmup_loss = stats.losses.get("loss")
         if stats.failure is not None:  # record the epoch (its counts say why), then stop the run
             record["time_s"] = {"train": t_train, "eval": 0.0, "total": time.perf_counter() - t0}
             if writer is not None:
@@ -332,6 +338,23 @@ def _train(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.
         writer.update(timings={"total": results["wall_time_s"]}, best_rsum=best["rsum"])
     metrics = read_metrics(writer.dir) if writer is not None else []
     return RunResult(writer.dir if writer else None, results, metrics)
+
+
+def _record_warmup_check(record: dict[str, Any], writer: RunWriter | None, first_loss: float | None) -> None:
+    """Add ``warmup_check`` to the last warm-up epoch's record and warn when the warm-up stalled."""
+    if first_loss is None and writer is not None:
+        first = [m for m in read_metrics(writer.dir) if m.get("epoch") == 0]
+        first_loss = (first[0].get("losses") or {}).get("loss") if first else None
+    last_loss = record["losses"].get("loss")
+    if first_loss is None or last_loss is None:
+        return
+    check = check_warmup(first_loss, last_loss)
+    record["warmup_check"] = check.as_record()
+    if check.stalled:
+        log.warning("the warm-up loss fell by %.1f %% (%.4g -> %.4g) over %d epochs: it ended on its initial "
+                    "value, so the split that follows is fit on an untrained model; warm up longer "
+                    "(optim.warmup_epochs)", 100 * check.drop, check.first_loss, check.last_loss,
+                    record["epoch"] + 1)
 
 
 def _test(cfg: TrainConfig, data: RetrievalData, method: Method, device: torch.device,

@@ -82,6 +82,16 @@ def render() -> None:
         st.warning(f"{len(off)} run{'' if len(off) == 1 else 's'} rematched with OT plans that are not solutions "
                    f"(λ too small for the costs, or an early stop):\n{lines}", icon="⚠️")
 
+    stalled = frame[frame["warmup_stalled"].fillna(False).astype(bool)] if "warmup_stalled" in frame else frame[:0]
+    if len(stalled):
+        lines = "\n".join(f"- `{r.run_id}`: the warm-up loss fell by "
+                          + (f"{100 * float(r.warmup_drop):.1f} %" if r.warmup_drop is not None
+                             and r.warmup_drop == r.warmup_drop else "an unknown amount")
+                          for r in stalled.itertuples())
+        st.warning(f"{len(stalled)} run{'' if len(stalled) == 1 else 's'} ended the warm-up on its initial loss, "
+                   "so the split and everything after it worked on an untrained model (`warmup_check` in "
+                   f"metrics.jsonl; warm up longer):\n{lines}", icon="⚠️")
+
     visible = _filter(frame)
     st.caption(f"{len(visible)} of {len(frame)} runs under {_show.escape_markdown(root)}")
     _show.table(

@@ -121,6 +121,17 @@ def test_ot_solves_off_their_marginals_are_reported_on_the_runs_page(tmp_path, m
     assert any(rid in w and "12 OT solve(s) off their marginals" in w and other not in w for w in shown), shown
 
 
+def test_a_warmup_that_ended_on_its_plateau_is_reported_on_the_runs_page(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "runs"
+    (rid, other) = build_many_runs(root, 2)
+    path = root / rid / "metrics.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[0]["warmup_check"] = {"first_loss": 20.845, "last_loss": 20.497, "drop": 0.0167, "stalled": True}
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    shown = warnings(_open(root, "runs", monkeypatch))
+    assert any(rid in w and "fell by 1.7 %" in w and other not in w for w in shown), shown
+
+
 def test_a_cost_table_without_the_truth_shows_the_estimated_split(tmp_path, monkeypatch) -> None:
     """CC152K's mismatches are real, so ``true_matched`` is null: the page must not try to group by it."""
     import pandas as pd
