@@ -71,7 +71,7 @@ echo "                 differ by about 0.01 (the cost stays near 1 - S in this s
 echo "  Alignments     a saved noisy batch: cost, mask and partial-OT plan; the concentration figure shows transported and"
 echo "                 untransported rows nearly uniform (top-1 ~0.009 vs 1/128 = 0.008): the VSE cosines are too close for lambda 0.07"
 echo "  Rematches      rematched captions and whether they fit; precision on the rows that have a fitting caption sits at the"
-echo "                 similarity's own ceiling (~8 %, chance ~1 %): the plan cannot beat the model's ranking"
+echo "                 similarity's own ceiling (8-10 %, chance 1 %): the plan cannot beat the model's ranking"
 echo "                 (docs/rematching.md: cpu-l2rm-sgr, ~1 h, shows the mechanism at work when its warm-up learns:"
 echo "                 top-1 0.99 vs 0.12, ~56 % precision on rows with a fitting caption)"
 echo "  Sweeps         test rSum vs rho, the miniature Figure 4 (synthetic tiny, MRate 0.2, one seed: a few points either way is noise)"
