@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "on the same data) instead of the evaluated model's own mean-pooled ones")
     ev.add_argument("--out-dir", help="ensemble: where to write its run directory")
     ev.add_argument("--run-root", default="runs", help="ensemble: directory for its run (default: runs)")
+    ev.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                    help="where to evaluate (default: the run's configured device)")
     ev.set_defaults(func=_eval)
 
     pr = sub.add_parser("presets", help="list the named presets",
@@ -116,7 +118,7 @@ def _eval(args: argparse.Namespace) -> int:
     if len(args.run_dirs) > 1:
         from workbench.ensemble import evaluate_ensemble
 
-        out = evaluate_ensemble(args.run_dirs, out_dir=args.out_dir, run_root=args.run_root)
+        out = evaluate_ensemble(args.run_dirs, out_dir=args.out_dir, run_root=args.run_root, device=args.device)
         print(json.dumps(out, indent=2))
         return 0
     run_dir = Path(args.run_dirs[0])
@@ -126,22 +128,29 @@ def _eval(args: argparse.Namespace) -> int:
         if not run_dir.is_dir():
             raise RunDirError(f"{run_dir}: no run directory there")
         results = read_results(run_dir)  # checked against its schema: a damaged file is an error
+        if results is None and (run_dir / "run.json").is_file() and read_run_info(run_dir).get("status") == "imported":
+            return _evaluate(args, run_dir)  # an imported model has no results yet: evaluate it on the test split
         if results is None:
             raise RunDirError(f"{run_dir / 'results.json'}: missing (is the run finished? see "
                               f"{run_dir / 'run.json'})")
         print(json.dumps(results, indent=2))
         return 0
+    return _evaluate(args, run_dir)
+
+
+def _evaluate(args: argparse.Namespace, run_dir: Path) -> int:
+    """Evaluate a finished or imported run's best models on a split, on the configured device."""
     import dataclasses
 
-    import torch
-
     from workbench.data.dataset import load_retrieval_data
-    from workbench.ensemble import load_run_models, run_config
+    from workbench.run_models import load_run_models, run_config
     from workbench.scoring import evaluate
+    from workbench.train import resolve_device
 
     cfg = run_config(run_dir)
+    device = resolve_device(args.device or cfg.device)
     data = load_retrieval_data(cfg.data)
-    models = load_run_models(run_dir, data, torch.device("cpu"))
+    models = load_run_models(run_dir, data, device)
     name = args.split or "test"
     split = data.val if name == "val" else data.test
     shortlisters = []
@@ -150,8 +159,8 @@ def _eval(args: argparse.Namespace) -> int:
         if (source.dataset, source.size) != (cfg.data.dataset, cfg.data.size):
             raise ConfigError(f"--shortlist-from {args.shortlist_from}: trained on {source.dataset} "
                               f"({source.size}), but {run_dir} on {cfg.data.dataset} ({cfg.data.size})")
-        shortlisters = load_run_models(args.shortlist_from, data, torch.device("cpu"))
-    metrics = evaluate(models, split, name, cfg, torch.device("cpu"), mode=args.mode, shortlist_k=args.shortlist_k,
+        shortlisters = load_run_models(args.shortlist_from, data, device)
+    metrics = evaluate(models, split, name, cfg, device, mode=args.mode, shortlist_k=args.shortlist_k,
                        shortlist_models=shortlisters)
     print(json.dumps({k: dataclasses.asdict(v) for k, v in metrics.items()}, indent=2))
     return 0
