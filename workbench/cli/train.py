@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="override a setting, e.g. --set mrate=0.6 --set model.embed_size=256")
     train.add_argument("--run-root", default="runs", help="directory for new runs (default: runs)")
     train.add_argument("--run-dir", help="exact run directory to create")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint, "
+                       "on the device and threads it was configured with (--set device=... / threads=... to move it)")
     train.add_argument("--restart", metavar="RUN_DIR",
                        help="start an unfinished run (e.g. killed before its first checkpoint) again from epoch 0 "
                        "with the configuration in its run.json")
@@ -75,12 +76,13 @@ def _train(args: argparse.Namespace) -> int:
         raise ConfigError("--resume and --restart exclude each other: resume continues from the last checkpoint, "
                           "restart starts again from epoch 0")
     given = args.resume or args.restart
-    if given and (args.preset or args.overrides or args.run_dir or args.overwrite):
+    if given and (args.preset or (args.overrides and args.restart) or args.run_dir or args.overwrite):
         flag = "--resume" if args.resume else "--restart"
         raise ConfigError(f"{flag} continues a run with its own saved configuration; it takes no --preset, "
-                          "--set, --run-dir or --overwrite")
-    if args.resume:
-        result = run(TrainConfig(), run_dir=args.resume, resume=True, callbacks=callbacks)
+                          f"{'--set, ' if args.restart else ''}--run-dir or --overwrite")
+    if args.resume:  # --set may move it: device=..., threads=... (workbench.train.RESUME_OVERRIDABLE)
+        result = run(TrainConfig(), run_dir=args.resume, resume=True, callbacks=callbacks,
+                     resume_overrides=args.overrides)
         if result.run_dir is not None:
             print(result.run_dir)
         return 0
