@@ -120,7 +120,6 @@ def run_setting(preset: str, overrides: Sequence[str], run_dir: str | Path, *, c
     if info and (run_dir / "checkpoints" / "last.pt").exists():
         log.info("resuming %s", run_dir)
         from workbench.config import TrainConfig
-
         from workbench.train import RESUME_OVERRIDABLE
 
         moves = [o for o in overrides if o.split("=", 1)[0] in RESUME_OVERRIDABLE]  # where it runs, not what
