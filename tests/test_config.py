@@ -79,3 +79,23 @@ def test_backbone_specific_schedules() -> None:
     saf = get_preset("f30k-vanilla-saf-0.2").config().optim
     sgr = get_preset("f30k-vanilla-sgr-0.2").config().optim
     assert (saf.epochs, saf.lr_update) == (30, 20) and (sgr.epochs, sgr.lr_update) == (40, 30)  # SGRAF README
+
+
+def test_paper_presets_follow_the_official_code_protocol() -> None:
+    """F30K selects on 200 dev images (the official 1000 captions), L2RM's EM stops as the official code,
+    NCR / BiCro run their code's behaviour; each description says so; CPU presets keep the defaults."""
+    from workbench.presets import PRESETS, get_preset
+
+    for name in ("f30k-l2rm-sgr-0.6", "f30k-ncr-saf-0.2", "f30k-vanilla-sgr-0"):
+        assert get_preset(name).config().data.val_images == 200
+    assert get_preset("coco-l2rm-sgr-0.6").config().data.val_images == 1000
+    assert get_preset("f30k-l2rm-sgr-0.6").config().l2rm.em_stop == "official"
+    ncr, bicro = get_preset("coco-ncr-sgr-0.4").config(), get_preset("cc152k-bicro-saf").config()
+    assert ncr.ncr.margin_broadcast == "code"
+    assert (bicro.bicro.margin_broadcast, bicro.bicro.label_scatter, bicro.bicro.mixture) == ("code",) * 3
+    assert "margin broadcasting" in get_preset("coco-ncr-sgr-0.4").description
+    assert "200 dev images" in get_preset("f30k-l2rm-sgr-0.6").description
+    assert all("official-code protocol" in p.description for p in PRESETS.values() if p.group == "paper"
+               and not p.members)
+    cpu = get_preset("cpu-ncr-vse").config()
+    assert cpu.ncr.margin_broadcast == "per_sample" and cpu.data.val_images == 300

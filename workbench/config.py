@@ -137,6 +137,9 @@ class L2RMConfig(Section):
                                       doc="fail the run when more than this fraction of an epoch's OT solves "
                                       "are off (1 = only count and warn)")
     split_threshold: float = bounded(0.5, gt=0.0, lt=1.0)
+    em_stop: str = choice("official", "official", "mean",
+                          doc="beta-mixture EM stop: official = total log-likelihood gain < 0.1 (the official "
+                          "code); mean = mean gain < 1e-4 or 100 iterations (3-4x fewer iterations, not converged)")
     split_guard: bool = False  # keep everything clean while the mixture density has one mode (not in the paper)
 
 

@@ -9,17 +9,29 @@ probability of being clean (L2RM Sec. 4.1). Everything here is vectorised numpy 
 
 Beta M-step: the weighted method of moments of the reference code's beta distribution
 ``alpha = m (m (1 - m) / v - 1)``, ``beta = alpha (1 - m) / m`` with weighted mean m and variance v.
-EM stops when the mean log-likelihood gain is below ``tol`` or after ``max_iter`` iterations.
+
+Stopping (:data:`EM_STOPS`), with ``LL_t = sum_i log p(x_i | theta_t)`` the total log-likelihood over the N
+values at iteration t:
+
+* ``"official"``: stop when ``LL_t - LL_{t-1} < 0.1`` (the default of the mixture library the official
+  L2RM code fits with, run to that threshold with no practical iteration cap; 1e5 here). At N = 145,000
+  that is a mean gain of ~7e-7 per value.
+* ``"mean"``: stop when ``(LL_t - LL_{t-1}) / N < 1e-4`` or after 100 iterations: 3-4x fewer iterations,
+  stopped before the fixed point (on a 145k mixture at 80 % noise the clean fraction it reports differs
+  by several points from the converged fit).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import special, stats
 
 __all__ = [
+    "EM_STOPS",
+    "EMStop",
     "MixtureFit",
     "normalise_losses",
     "fit_beta_mixture",
@@ -29,6 +41,11 @@ __all__ = [
     "split_report",
     "roc_auc",
 ]
+
+
+EMStop = Literal["official", "mean"]
+#: name -> (threshold on the log-likelihood gain, whether it is the total (else the mean per value), max iterations)
+EM_STOPS: dict[str, tuple[float, bool, int]] = {"official": (0.1, True, 100_000), "mean": (1e-4, False, 100)}
 
 
 @dataclass(frozen=True)
@@ -69,14 +86,17 @@ class MixtureFit:
 
     def log_component_densities(self, x: np.ndarray) -> np.ndarray:
         """``log w_k + log p_k(x)`` ``[N, 2]``."""
-        x = np.asarray(x, dtype=np.float64)[:, None]
+        x = np.asarray(x, dtype=np.float64)
         if self.family == "beta":
-            a, b = self.params[:, 0], self.params[:, 1]
-            logp = (a - 1) * np.log(x) + (b - 1) * np.log1p(-x) - special.betaln(a, b)
-        else:
-            mu, var = self.params[:, 0], self.params[:, 1]
-            logp = -0.5 * (np.log(2 * np.pi * var) + (x - mu) ** 2 / var)
+            return self._beta_log_densities(np.log(x), np.log1p(-x))
+        mu, var = self.params[:, 0], self.params[:, 1]
+        logp = -0.5 * (np.log(2 * np.pi * var) + (x[:, None] - mu) ** 2 / var)
         return logp + np.log(self.weights)
+
+    def _beta_log_densities(self, log_x: np.ndarray, log_1mx: np.ndarray) -> np.ndarray:
+        """``log w_k + log Beta(x; a_k, b_k)`` ``[N, 2]`` from precomputed ``log x`` and ``log(1 - x)`` ``[N]``."""
+        a, b = self.params[:, 0], self.params[:, 1]
+        return (np.outer(log_x, a - 1) + np.outer(log_1mx, b - 1)) - special.betaln(a, b) + np.log(self.weights)
 
     def posterior(self, x: np.ndarray) -> np.ndarray:
         """Responsibilities ``[N, 2]``."""
@@ -137,8 +157,11 @@ def _kmeans_init(x: np.ndarray, iters: int = 10) -> np.ndarray:
     return resp
 
 
-def _fit(x: np.ndarray, family: str, max_iter: int, tol: float, reg_covar: float) -> MixtureFit:
+def _fit(x: np.ndarray, family: str, max_iter: int, tol: float, reg_covar: float, *, total: bool = False) -> MixtureFit:
+    """EM from a k-means start; stops when the log-likelihood gain (the total over the N values when ``total``,
+    else the mean per value) is below ``tol``, or after ``max_iter`` iterations."""
     resp = _kmeans_init(x)
+    logs = (np.log(x), np.log1p(-x)) if family == "beta" else None
     prev = -np.inf
     converged = False
     fit: MixtureFit | None = None
@@ -147,28 +170,37 @@ def _fit(x: np.ndarray, family: str, max_iter: int, tol: float, reg_covar: float
         weights = weights / weights.sum()
         params = _beta_moments(x, resp) if family == "beta" else _gauss_moments(x, resp, reg_covar)
         fit = MixtureFit(family, weights, params, float("nan"), it, False)
-        logp = fit.log_component_densities(x)
-        norm = special.logsumexp(logp, axis=1, keepdims=True)
+        logp = fit._beta_log_densities(*logs) if logs is not None else fit.log_component_densities(x)
+        norm = np.logaddexp(logp[:, 0], logp[:, 1])  # two components: cheaper than a general logsumexp
         ll = float(norm.mean())
-        resp = np.exp(logp - norm)
-        if ll - prev < tol:
-            converged = True
-            prev = ll
-            break
+        resp = np.exp(logp - norm[:, None])
+        gain = (ll - prev) * (x.size if total else 1)
         prev = ll
+        if gain < tol:
+            converged = True
+            break
     assert fit is not None
     order = np.argsort(fit.means)  # component 0 = lower mean = clean
     return MixtureFit(family, fit.weights[order], fit.params[order], prev, fit.n_iter, converged)
 
 
-def fit_beta_mixture(x: np.ndarray, *, max_iter: int = 100, tol: float = 1e-4) -> MixtureFit:
-    """Fit a two-component beta mixture by EM to values in (0, 1) (use :func:`normalise_losses`)."""
+def fit_beta_mixture(x: np.ndarray, *, stop: EMStop = "mean", max_iter: int | None = None,
+                     tol: float | None = None) -> MixtureFit:
+    """Fit a two-component beta mixture by EM to values in (0, 1) (use :func:`normalise_losses`).
+
+    ``stop``: ``"official"`` (total log-likelihood gain < 0.1, as the official L2RM code) or ``"mean"``
+    (mean gain < 1e-4, at most 100 iterations); ``tol`` / ``max_iter`` override the rule's threshold / cap.
+    """
+    if stop not in EM_STOPS:
+        raise ValueError(f"stop={stop!r}; expected one of {sorted(EM_STOPS)}")
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1 or x.size < 4:
         raise ValueError(f"need a 1-D array of at least 4 values, got shape {x.shape}")
     if x.min() <= 0 or x.max() >= 1:
         raise ValueError("beta mixture values must lie strictly inside (0, 1); normalise the losses first")
-    return _fit(x, "beta", max_iter, tol, 0.0)
+    rule_tol, total, rule_cap = EM_STOPS[stop]
+    return _fit(x, "beta", rule_cap if max_iter is None else max_iter, rule_tol if tol is None else tol, 0.0,
+                total=total)
 
 
 def fit_gaussian_mixture(x: np.ndarray, *, max_iter: int = 10, tol: float = 1e-2,

@@ -277,9 +277,10 @@ class RunWriter:
         self._flush()
 
     def finish(self, status: str = "done", error: BaseException | str | None = None) -> None:
-        """Record the end of the run (``done`` or ``failed`` with its one-line error); release the lock."""
-        if status not in ("done", "failed"):
-            raise ValueError(f"finish status must be 'done' or 'failed', got {status!r}")
+        """Record the end of the run (``done``, ``failed`` with its one-line error, or ``imported`` for a model
+        converted from another code base, :mod:`workbench.official_import`); release the lock."""
+        if status not in ("done", "failed", "imported"):
+            raise ValueError(f"finish status must be 'done', 'failed' or 'imported', got {status!r}")
         if isinstance(error, BaseException):
             text = "".join(traceback.format_exception_only(type(error), error)).strip()
         else:

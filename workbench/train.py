@@ -22,7 +22,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ from workbench.runs import (
 from workbench.scoring import evaluate
 from workbench.warmup_check import check_warmup
 
-__all__ = ["RunResult", "run", "resolve_device", "run_summary", "evaluate_method", "check_new_run_dir",
+__all__ = ["RunResult", "run", "resume_config", "RESUME_OVERRIDABLE", "resolve_device", "run_summary", "evaluate_method", "check_new_run_dir",
            "check_fits_data"]
 
 log = logging.getLogger(__name__)
@@ -175,9 +175,29 @@ def _compare_data(run_dir: Path, saved: Any, current: dict[str, Any]) -> None:
                           + "; ".join(differences) + ")")
 
 
+#: Settings a resumed run may change: where and how fast it computes, never what it computes.
+RESUME_OVERRIDABLE = ("device", "threads")
+
+
+def resume_config(state: Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] = ()) -> TrainConfig:
+    """The configuration saved in a checkpoint ``state``, with ``device`` / ``threads`` overridden if asked.
+
+    Raises:
+        ConfigError: an override of any other setting (a resumed run continues with its own configuration).
+    """
+    items = dict(overrides) if isinstance(overrides, Mapping) else dict(o.split("=", 1) if "=" in o else (o, "")
+                                                                         for o in overrides)
+    other = sorted(k for k in items if k not in RESUME_OVERRIDABLE)
+    if other:
+        raise ConfigError(f"a resumed run keeps its own configuration; only {', '.join(RESUME_OVERRIDABLE)} may be "
+                          f"set on resume, not {', '.join(other)}")
+    return TrainConfig.from_dict(state["config"]).override(items)
+
+
 def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path | None = None,
         preset: str | None = None, callbacks: Sequence[Callback] = (), resume: bool = False,
-        write: bool = True, overwrite: bool = False) -> RunResult:
+        write: bool = True, overwrite: bool = False,
+        resume_overrides: Mapping[str, Any] | Sequence[str] = ()) -> RunResult:
     """Train and test one configuration; see the module docstring.
 
     A new run records its configuration with absolute data paths and a fingerprint of the data
@@ -195,10 +215,18 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
         write: write a run directory (False: metrics are only returned; used by quick experiments).
         overwrite: replace a run already in ``run_dir`` (otherwise that is an error); a run that another
             live process writes is refused either way.
+        resume_overrides: with ``resume``, new ``device`` / ``threads`` (``"device=cuda"`` items or a mapping);
+            otherwise a resumed run computes where its checkpoint's configuration says (``cfg`` is ignored).
     """
-    device = resolve_device(cfg.device)
+    if resume:  # the checkpoint's device and threads, not the placeholder cfg's (read again under the lock)
+        if run_dir is None:
+            raise ConfigError("resume=True needs the run directory to continue")
+        if not Path(run_dir).is_dir():
+            raise RunDirError(f"{run_dir}: no run directory to resume")
+        cfg = resume_config(_load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt"), resume_overrides)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
     info, device = distributed.init_distributed(device)
     if resume and run_dir is None:
         raise ConfigError("resume=True needs the run directory to continue")
@@ -224,7 +252,7 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
         if resume:
             assert run_dir is not None
             ckpt_state = _load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt")
-            cfg = TrainConfig.from_dict(ckpt_state["config"])
+            cfg = resume_config(ckpt_state, resume_overrides)
             start_epoch, best = ckpt_state["epoch"] + 1, ckpt_state["best"]
         if info.enabled and cfg.optim.batch_size % info.world:
             raise ConfigError(f"optim.batch_size={cfg.optim.batch_size} must be divisible by the {info.world} "

@@ -63,9 +63,9 @@ def render() -> None:
         return
     frame = _frames.runs_frame(summaries)
     counts = frame["status"].value_counts()
-    columns = st.columns(5)
+    columns = st.columns(6)
     columns[0].metric("runs", len(frame))
-    for column, status in zip(columns[1:], ("done", "running", "failed", "damaged"), strict=True):
+    for column, status in zip(columns[1:], ("done", "imported", "running", "failed", "damaged"), strict=True):
         column.metric(status, int(counts.get(status, 0)))
     damaged = frame[frame["status"] == "damaged"]
     if len(damaged):

@@ -205,3 +205,26 @@ def test_node_row_chunking_keeps_scores_and_gradients(kind: str) -> None:
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(a, b)
+
+
+def test_saf_running_statistics_follow_the_per_caption_loop() -> None:
+    """SAF's gate BatchNorm: after a batched training forward the running statistics equal those of the
+    reference loop, which calls ``BatchNorm1d(1)`` once per caption (in caption order) on ``[n, 1, L+1]``."""
+    torch.manual_seed(4)
+    head = SGRAFHead("saf", dim=24, sim_dim=12, n_regions=5, dropout=0.0, saf_bn="per_caption",
+                     chunk_mb=0.005).double().train()
+    head.gate_bn.momentum = 0.3  # large, so that the order of the updates matters
+    regions, captions = _inputs(n=6, m=9, max_len=7, dim=24, regions=5, seed=5)
+    reference = torch.nn.BatchNorm1d(1, momentum=0.3).double().train()
+    reference.load_state_dict(head.gate_bn.state_dict())
+    img_glob, txt_glob = head.v_global(regions), head.t_global(captions)
+    with torch.no_grad():
+        for j in range(len(captions)):
+            one = captions.select(torch.tensor([j]))
+            nodes, _ = head._nodes(regions, img_glob, one, txt_glob[[j]])  # [n, 1, L_j + 1, s]
+            reference(head.gate(nodes).squeeze(-1))  # [n, 1, L_j + 1]: the reference module's call
+    assert len(head._caption_chunks(torch.arange(9), captions.lengths, 6)) > 1  # several chunks
+    head(regions, captions)
+    torch.testing.assert_close(head.gate_bn.running_mean, reference.running_mean, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(head.gate_bn.running_var, reference.running_var, atol=1e-12, rtol=1e-12)
+    assert int(head.gate_bn.num_batches_tracked) == int(reference.num_batches_tracked) == 9

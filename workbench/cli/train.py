@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="override a setting, e.g. --set mrate=0.6 --set model.embed_size=256")
     train.add_argument("--run-root", default="runs", help="directory for new runs (default: runs)")
     train.add_argument("--run-dir", help="exact run directory to create")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint, "
+                       "on the device and threads it was configured with (--set device=... / threads=... to move it)")
     train.add_argument("--restart", metavar="RUN_DIR",
                        help="start an unfinished run (e.g. killed before its first checkpoint) again from epoch 0 "
                        "with the configuration in its run.json")
@@ -49,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "on the same data) instead of the evaluated model's own mean-pooled ones")
     ev.add_argument("--out-dir", help="ensemble: where to write its run directory")
     ev.add_argument("--run-root", default="runs", help="ensemble: directory for its run (default: runs)")
+    ev.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                    help="where to evaluate (default: the run's configured device)")
     ev.set_defaults(func=_eval)
 
     pr = sub.add_parser("presets", help="list the named presets",
@@ -73,12 +76,13 @@ def _train(args: argparse.Namespace) -> int:
         raise ConfigError("--resume and --restart exclude each other: resume continues from the last checkpoint, "
                           "restart starts again from epoch 0")
     given = args.resume or args.restart
-    if given and (args.preset or args.overrides or args.run_dir or args.overwrite):
+    if given and (args.preset or (args.overrides and args.restart) or args.run_dir or args.overwrite):
         flag = "--resume" if args.resume else "--restart"
         raise ConfigError(f"{flag} continues a run with its own saved configuration; it takes no --preset, "
-                          "--set, --run-dir or --overwrite")
-    if args.resume:
-        result = run(TrainConfig(), run_dir=args.resume, resume=True, callbacks=callbacks)
+                          f"{'--set, ' if args.restart else ''}--run-dir or --overwrite")
+    if args.resume:  # --set may move it: device=..., threads=... (workbench.train.RESUME_OVERRIDABLE)
+        result = run(TrainConfig(), run_dir=args.resume, resume=True, callbacks=callbacks,
+                     resume_overrides=args.overrides)
         if result.run_dir is not None:
             print(result.run_dir)
         return 0
@@ -116,7 +120,7 @@ def _eval(args: argparse.Namespace) -> int:
     if len(args.run_dirs) > 1:
         from workbench.ensemble import evaluate_ensemble
 
-        out = evaluate_ensemble(args.run_dirs, out_dir=args.out_dir, run_root=args.run_root)
+        out = evaluate_ensemble(args.run_dirs, out_dir=args.out_dir, run_root=args.run_root, device=args.device)
         print(json.dumps(out, indent=2))
         return 0
     run_dir = Path(args.run_dirs[0])
@@ -126,22 +130,29 @@ def _eval(args: argparse.Namespace) -> int:
         if not run_dir.is_dir():
             raise RunDirError(f"{run_dir}: no run directory there")
         results = read_results(run_dir)  # checked against its schema: a damaged file is an error
+        if results is None and (run_dir / "run.json").is_file() and read_run_info(run_dir).get("status") == "imported":
+            return _evaluate(args, run_dir)  # an imported model has no results yet: evaluate it on the test split
         if results is None:
             raise RunDirError(f"{run_dir / 'results.json'}: missing (is the run finished? see "
                               f"{run_dir / 'run.json'})")
         print(json.dumps(results, indent=2))
         return 0
+    return _evaluate(args, run_dir)
+
+
+def _evaluate(args: argparse.Namespace, run_dir: Path) -> int:
+    """Evaluate a finished or imported run's best models on a split, on the configured device."""
     import dataclasses
 
-    import torch
-
     from workbench.data.dataset import load_retrieval_data
-    from workbench.ensemble import load_run_models, run_config
+    from workbench.run_models import load_run_models, run_config
     from workbench.scoring import evaluate
+    from workbench.train import resolve_device
 
     cfg = run_config(run_dir)
+    device = resolve_device(args.device or cfg.device)
     data = load_retrieval_data(cfg.data)
-    models = load_run_models(run_dir, data, torch.device("cpu"))
+    models = load_run_models(run_dir, data, device)
     name = args.split or "test"
     split = data.val if name == "val" else data.test
     shortlisters = []
@@ -150,8 +161,8 @@ def _eval(args: argparse.Namespace) -> int:
         if (source.dataset, source.size) != (cfg.data.dataset, cfg.data.size):
             raise ConfigError(f"--shortlist-from {args.shortlist_from}: trained on {source.dataset} "
                               f"({source.size}), but {run_dir} on {cfg.data.dataset} ({cfg.data.size})")
-        shortlisters = load_run_models(args.shortlist_from, data, torch.device("cpu"))
-    metrics = evaluate(models, split, name, cfg, torch.device("cpu"), mode=args.mode, shortlist_k=args.shortlist_k,
+        shortlisters = load_run_models(args.shortlist_from, data, device)
+    metrics = evaluate(models, split, name, cfg, device, mode=args.mode, shortlist_k=args.shortlist_k,
                        shortlist_models=shortlisters)
     print(json.dumps({k: dataclasses.asdict(v) for k, v in metrics.items()}, indent=2))
     return 0

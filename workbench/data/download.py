@@ -178,6 +178,10 @@ def _fetch_file(
         with open(source, "rb") as fh:
             _store(fh, spec, dest, str(source), report)
         return "mirror"
+    if not spec.url:  # a file published only in the data mirror (e.g. fixtures made here from public code)
+        raise DataFormatError(f"{dest.name} is only available from a data mirror, and "
+                              + (f"{source} does not exist" if source is not None else
+                                 f"${MIRROR_ENV} is not set") + "; point the variable at a mirror that holds it")
     log.info("%s: downloading %s", dest, spec.url)
     try:
         with urllib.request.urlopen(spec.url, timeout=_TIMEOUT_S) as response:

@@ -49,7 +49,8 @@ class DatasetFile:
         path: destination, relative to the data root (the precomp layout where it applies).
         size: bytes.
         sha256: hex digest.
-        url: original address (GitHub raw file at a pinned commit).
+        url: original address (GitHub raw file at a pinned commit); empty for a file that only a data
+            mirror holds (fetching it without one is an error that says so).
         mirror: path relative to ``$WORKBENCH_DATA_MIRROR``.
     """
 

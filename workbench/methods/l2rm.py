@@ -170,7 +170,7 @@ class L2RM(Method):
 
         losses = self.per_sample_losses(self.models[0], ctx.rng(1, self.cfg.seed), extra=record_cost)
         x = normalise_losses(losses)
-        fit = fit_beta_mixture(x)
+        fit = fit_beta_mixture(x, stop=self.cfg.l2rm.em_stop)  # type: ignore[arg-type]
         prob = clean_probability(fit, x)
         est = prob > self.cfg.l2rm.split_threshold
         guarded = bool(self.cfg.l2rm.split_guard and fit.n_modes() < 2)
@@ -178,7 +178,7 @@ class L2RM(Method):
             est = np.ones_like(est)
         self.clean_prob, self.est_clean = prob, est
         quality: dict[str, Any] = split_report(prob, est, train.true_matched if train.truth_known else None)
-        quality.update(separation=fit.separation(), guarded=guarded)
+        quality.update(separation=fit.separation(), guarded=guarded, em_iter=fit.n_iter)
         return quality, recorder
 
     @torch.no_grad()

@@ -20,9 +20,10 @@ back-propagate through those pairs only (``forward(..., sparse_grad=True)``, :mo
 BatchNorm in SAF: in training the reference code normalises the gate logits with statistics of one
 caption against all images (its loop calls the head once per caption). ``saf_bn="per_caption"`` (default)
 reproduces those statistics in the batched computation; ``"per_call"`` pools all pairs of one caption chunk
-(a batch's captions are processed in chunks, :meth:`SGRAFHead._caption_chunks`). Running statistics are
-updated once per chunk with the mean of the per-caption statistics (the reference code updates them once
-per caption) — a documented, minor difference that only affects eval-mode BN.
+(a batch's captions are processed in chunks, :meth:`SGRAFHead._caption_chunks`). With ``per_caption`` the
+running statistics are updated as the reference loop updates them: once per caption, in the batch's caption
+order, ``r <- (1 - beta) r + beta x_c`` for c = 1..m, applied in closed form after the chunks,
+``r_m = (1 - beta)^m r_0 + sum_c beta (1 - beta)^(m - c) x_c`` with x_c the caption's mean and unbiased variance.
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ class SGRAFHead(nn.Module):
         if saf_bn not in ("per_caption", "per_call"):
             raise ValueError(f"saf_bn must be 'per_caption' or 'per_call', got {saf_bn!r}")
         self.kind, self.smooth, self.saf_bn = kind, smooth, saf_bn
+        # SAF per-caption BatchNorm statistics collected over one forward's chunks (see _all_pairs)
+        self._bn_stats: list[tuple[Tensor, Tensor]] | None = None
         self.dim, self.chunk_mb = dim, chunk_mb
         self.v_global = VisualSelfAttention(dim, n_regions, dropout)
         self.t_global = TextSelfAttention(dim, dropout)
@@ -247,12 +250,37 @@ class SGRAFHead(nn.Module):
         # in eval BatchNorm uses running statistics, so images may be chunked as well.
         image_step = n if self.training else max(1, self._budget() // (int(captions.lengths.max()) * self.dim))
         out = regions.new_empty(n, len(captions))
-        for start in range(0, n, image_step):
-            rows = slice(start, min(n, start + image_step))
-            for chunk in self._caption_chunks(order, captions.lengths, rows.stop - rows.start):
-                nodes, mask = self._nodes(regions[rows], img_glob[rows], captions.select(chunk), txt_glob[chunk])
-                out[rows, chunk] = self._reduce(nodes, mask).to(out.dtype)
+        sequential_bn = self.training and self.kind == "saf" and self.saf_bn == "per_caption"
+        self._bn_stats = [] if sequential_bn else None
+        chunks = []
+        try:
+            for start in range(0, n, image_step):
+                rows = slice(start, min(n, start + image_step))
+                for chunk in self._caption_chunks(order, captions.lengths, rows.stop - rows.start):
+                    nodes, mask = self._nodes(regions[rows], img_glob[rows], captions.select(chunk), txt_glob[chunk])
+                    out[rows, chunk] = self._reduce(nodes, mask).to(out.dtype)
+                    chunks.append(chunk)
+            if self._bn_stats is not None:  # training keeps all images in one row block: each caption once
+                self._update_running_per_caption(torch.cat(chunks), self._bn_stats)
+        finally:
+            self._bn_stats = None
         return out
+
+    @torch.no_grad()
+    def _update_running_per_caption(self, caption_index: Tensor, stats: list[tuple[Tensor, Tensor]]) -> None:
+        """Apply one BatchNorm running-statistics update per caption, in caption order (the reference loop)."""
+        bn = self.gate_bn
+        momentum = bn.momentum if bn.momentum is not None else 0.1
+        means = torch.cat([m for m, _ in stats]).to(bn.running_mean)
+        variances = torch.cat([v for _, v in stats]).to(bn.running_var)
+        order = torch.argsort(caption_index.to(means.device))
+        means, variances = means[order], variances[order]
+        m = means.shape[0]
+        decay = (1 - momentum) ** torch.arange(m - 1, -1, -1, dtype=means.dtype, device=means.device)  # [m]
+        keep = (1 - momentum) ** m
+        bn.running_mean.mul_(keep).add_(momentum * (decay * means).sum())
+        bn.running_var.mul_(keep).add_(momentum * (decay * variances).sum())
+        bn.num_batches_tracked.add_(m)
 
     def _budget(self) -> int:
         """Elements allowed in the largest ``[images, captions, L, d]`` intermediate of one chunk."""
@@ -338,7 +366,11 @@ class SGRAFHead(nn.Module):
             mean = (z * valid).sum(dim=(0, 2)) / count
             var = ((z - mean[None, :, None]).pow(2) * valid).sum(dim=(0, 2)) / count  # biased
             normed = (z - mean[None, :, None]) / torch.sqrt(var[None, :, None] + bn.eps)
-            run_mean, run_var = mean.mean(), (var * count / (count - 1).clamp(min=1)).mean()
+            unbiased = var * count / (count - 1).clamp(min=1)
+            if self._bn_stats is not None:  # per-caption running updates after all chunks (_all_pairs)
+                self._bn_stats.append((mean.detach(), unbiased.detach()))
+                return normed * bn.weight + bn.bias
+            run_mean, run_var = mean.mean(), unbiased.mean()
         else:
             count = valid.sum() * z.shape[0]
             mean = (z * valid).sum() / count

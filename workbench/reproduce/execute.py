@@ -120,8 +120,10 @@ def run_setting(preset: str, overrides: Sequence[str], run_dir: str | Path, *, c
     if info and (run_dir / "checkpoints" / "last.pt").exists():
         log.info("resuming %s", run_dir)
         from workbench.config import TrainConfig
+        from workbench.train import RESUME_OVERRIDABLE
 
-        return run(TrainConfig(), run_dir=run_dir, resume=True, callbacks=callbacks)
+        moves = [o for o in overrides if o.split("=", 1)[0] in RESUME_OVERRIDABLE]  # where it runs, not what
+        return run(TrainConfig(), run_dir=run_dir, resume=True, callbacks=callbacks, resume_overrides=moves)
     if info:
         log.warning("%s: an earlier attempt stopped before its first checkpoint; starting it again", run_dir)
     cfg = get_preset(preset).config().override(list(overrides))
