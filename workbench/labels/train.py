@@ -294,8 +294,12 @@ def _train(cfg: LabelTrainConfig, data: LabelData, writer: RunWriter | None, hoo
         out = model.embed(*val_x)
         val = _map(out.z_img, out.z_txt, data.noisy_val[:, 0], data.noisy_val[:, 1])
         train_out = model.embed(tensors.image, tensors.text)
-        predicted = (0.5 * (train_out.logits_img.softmax(1) + train_out.logits_txt.softmax(1))).argmax(1).numpy()
+        probs = 0.5 * (train_out.logits_img.softmax(1) + train_out.logits_txt.softmax(1))  # [N, C]
+        predicted = probs.argmax(1).numpy()
         label["predicted_accuracy"] = float((predicted == truth).mean())
+        # how far the classifier is from uniform (1 / C): a head whose logits cannot grow in the step
+        # budget stays near 1 / C, and then its cross-entropy moves the embedding only weakly
+        label["confidence"] = float(probs.max(dim=1).values.mean())
         record: dict[str, Any] = {"epoch": epoch, "phase": phase, "lr": lr, "losses": losses, "steps": steps,
                                   "val": val, "split": None, "rematch": None, "label": label}
         if cfg.log.test_every and ((epoch + 1) % cfg.log.test_every == 0 or epoch == epochs - 1):
@@ -323,8 +327,11 @@ def _train(cfg: LabelTrainConfig, data: LabelData, writer: RunWriter | None, hoo
     if best_state is not None:
         model.load_state_dict(best_state)
     best_map = _test_map(model, data, device)
+    passes = passes_per_epoch(cfg, len(tensors))
     return {"map": {"best": best_map, "last": last}, "best_epoch": best["epoch"], "best_val_map": best["map"],
-            "val_at_best": best["val"], "last_epoch": epochs - 1, "label": _finish_labels(writer, data, labels)}
+            "val_at_best": best["val"], "last_epoch": epochs - 1, "label": _finish_labels(writer, data, labels),
+            "passes_per_epoch": passes,
+            "steps_total": epochs * passes * steps_per_pass(len(tensors), cfg.optim.batch_size)}
 
 
 def steps_per_pass(n_pairs: int, batch_size: int) -> int:
