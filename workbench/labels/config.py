@@ -168,10 +168,11 @@ class UOTRCLConfig(Section):
     unselected_weight: float = bounded(1.0, ge=0.0, doc="CE weight of unselected pairs on their noisy labels [C]")
     sa_weight: float = bounded(1.0, ge=0.0, doc="weight of the semantic-alignment CE")
     # --- OT relation alignment (spec §4.5)
-    ra_weight: float = bounded(0.3, ge=0.0, doc="lambda of L_ra; 0 = ablation 'w/o relation alignment' [I, C]")
-    ra_cost: str = choice("feature", "semantic", "feature", "relation",
-                          doc="feature: 1 - cos [I, C]; semantic: 1 - cos + w * corrected-label disagreement [I]; "
-                              "relation: 1 - cos + w * intra-modal relation discrepancy [I]")
+    ra_weight: float = bounded(1.0, ge=0.0, doc="lambda of L_ra; 0 = ablation 'w/o relation alignment' [I, C]")
+    ra_cost: str = choice("semantic", "semantic", "feature", "relation",
+                          doc="semantic: 1 - cos + w * corrected-label disagreement [I, C: carries the corrected "
+                              "labels into the retrieval space]; feature: 1 - cos (label-free) [I]; relation: "
+                              "1 - cos + w * intra-modal relation discrepancy [I]")
     ra_label_weight: float = bounded(1.0, ge=0.0)
     ra_targets: str = choice("hard", "hard", "soft",
                              doc="labels in the semantic cost: the training targets, or the normalised plan rows")

@@ -59,7 +59,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "full": {},
     "no_correction": {"uot_rcl.correction": False},  # CE on noisy labels + relation alignment
     "no_ra": {"uot_rcl.ra_weight": 0.0},
-    "ra_semantic": {"uot_rcl.ra_cost": "semantic"},
+    # the relation-alignment readings: label-free (the defaults before the label-aware target), and the
+    # label-aware target at the former weight
+    "ra_feature": {"uot_rcl.ra_cost": "feature", "uot_rcl.ra_weight": 0.3},
+    "ra_semantic_light": {"uot_rcl.ra_weight": 0.3},
     "ra_relation": {"uot_rcl.ra_cost": "relation"},
     "cost_knn": {"uot_rcl.cost": "knn"},
     "cost_mix": {"uot_rcl.cost": "mix"},
