@@ -138,7 +138,8 @@ def preset_config(group: str, method: str, *, ablation: str | None = None,
     cfg = get_label_preset(f"{group}-{method}").config()
     if ablation is not None and method == "ce":
         if ablation not in CEILINGS:
-            raise ConfigError(f"unknown CE ceiling {ablation!r}; expected one of {', '.join(CEILINGS)}")
+            raise ConfigError(f"ablation {ablation!r} applies to uot_rcl, not 'ce' (ce takes the ceilings "
+                              f"{', '.join(CEILINGS)})")
         cfg = cfg.override(CEILINGS[ablation])
     elif ablation is not None:
         if method != "uot_rcl":
