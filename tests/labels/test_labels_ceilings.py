@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from workbench.errors import ConfigError, DataFormatError
 from workbench.labels.data import load_label_data
-from workbench.labels.grid import cell_dir, label_grid, run_grid
+from workbench.labels.grid import label_grid, run_grid
 from workbench.labels.method import TrainTensors
 from workbench.labels.presets import preset_config
 from workbench.labels.table import collect_label_runs, map_table, summarise
@@ -73,18 +74,12 @@ def test_corrected_ceiling_refuses_a_run_of_other_data(grid_root: Path) -> None:
 def test_table_separates_datasets(grid_root: Path, tmp_path: Path) -> None:
     frame = collect_label_runs(grid_root)
     other = frame.assign(dataset="other", best_avg=frame["best_avg"] + 1.0)
-    table = map_table(summarise(pd_concat(frame, other)), "best_avg")
+    table = map_table(summarise(pd.concat([frame, other], ignore_index=True)), "best_avg")
     assert list(table.columns) == ["dataset", "method", "sym 0.6"]
     assert list(table["method"][:4]) == ["uot_rcl", "ce", "ce-corrected", "ce-clean"]
     row = table[(table["dataset"] == "other") & (table["method"] == "ce-clean")]
     assert row["sym 0.6"].iloc[0] == f"{frame.set_index('variant').loc['ce-clean', 'best_avg'] + 1.0:.3f}"
     assert "dataset" not in map_table(summarise(frame), "best_avg").columns
-
-
-def pd_concat(*frames):
-    import pandas as pd
-
-    return pd.concat(frames, ignore_index=True)
 
 
 def test_min_steps_turns_an_epoch_into_passes() -> None:
