@@ -24,6 +24,7 @@ __all__ = [
     "sweep_points",
     "label_frame",
     "map_summary",
+    "CEILING_VARIANTS",
     "map_pivot",
     "format_mrate",
 ]
@@ -162,25 +163,29 @@ def _describe(name: str, value: Any) -> str:
 
 
 def label_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
-    """Label-track runs: ``method, noise, rate, seed`` and best / last MAP (``i2t, t2i, avg``).
+    """Label-track runs: ``dataset, method, noise, rate, seed``, best / last MAP (``i2t, t2i, avg``) and the
+    final training-label accuracy.
 
-    The noise rate is the run's ``mrate`` field (the rate of corrupted labels), or ``noise_rate`` when
-    ``run.json`` has one.
+    ``method`` is the run's variant (``run.json`` field ``variant``: a UOT-RCL ablation or a CE ceiling such
+    as ``ce-clean`` / ``ce-corrected``), else its method. The noise rate is the run's ``mrate`` field (the
+    rate of corrupted labels), or ``noise_rate`` when ``run.json`` has one.
     """
     rows = []
     for rec in records:
-        s, maps = rec.summary, (rec.results or {}).get("map") or {}
+        s, results = rec.summary, rec.results or {}
+        maps = results.get("map") or {}
         rate = rec.info.get("noise_rate", s.mrate)
-        row: dict[str, Any] = {"run_id": s.run_id, "method": s.method, "noise": rec.info.get("noise"),
-                               "rate": rate, "seed": s.seed}
+        row: dict[str, Any] = {"run_id": s.run_id, "dataset": s.dataset, "method": rec.info.get("variant") or s.method,
+                               "noise": rec.info.get("noise"), "rate": rate, "seed": s.seed}
         for when in ("best", "last"):
             for d in ("i2t", "t2i", "avg"):
                 row[f"{when}_{d}"] = (maps.get(when) or {}).get(d)
+        row["label_accuracy"] = (results.get("label") or {}).get("correction_accuracy")
         rows.append(row)
-    cols = ["run_id", "method", "noise", "rate", "seed",
-            *(f"{w}_{d}" for w in ("best", "last") for d in ("i2t", "t2i", "avg"))]
+    cols = ["run_id", "dataset", "method", "noise", "rate", "seed",
+            *(f"{w}_{d}" for w in ("best", "last") for d in ("i2t", "t2i", "avg")), "label_accuracy"]
     frame = pd.DataFrame(rows, columns=cols)
-    for col in cols[3:]:
+    for col in cols[4:]:
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
 
@@ -189,6 +194,10 @@ def map_summary(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """Mean, sample std and count over seeds of one MAP column per (method, noise, rate)."""
     return (frame.groupby(["method", "noise", "rate"], dropna=False, sort=True)[column]
             .agg(mean="mean", std="std", n="count").reset_index())
+
+
+#: the CE ceilings' variants and what they train on (rows of the label table).
+CEILING_VARIANTS = {"ce-corrected": "CE on UOT-RCL's final corrected labels", "ce-clean": "CE on the clean labels"}
 
 
 def map_pivot(summary: pd.DataFrame) -> pd.DataFrame:

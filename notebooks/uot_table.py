@@ -27,10 +27,11 @@
 
 # %% tags=["parameters"]
 preset: str = "cpu"  # "cpu" (Wikipedia SIFT/LDA on 2 CPU cores), "paper" (MRL protocol, GPU) or "tiny" (smoke)
-dataset: str = "wikipedia"  # wikipedia | synthetic | wikipedia-vgg | nus-wide | xmedianet | inria | xmedianet5view
-data_path: str = ""  # the papers' feature file (required for their datasets; optional for wikipedia)
+datasets: list = ["wikipedia"]  # any of wikipedia | mfeat | user | synthetic | wikipedia-vgg | nus-wide | xmedianet | ...
+data_path: str = ""  # the data file of user / the papers' datasets (one dataset only); optional for wikipedia, mfeat
 methods: list = ["uot_rcl", "ce", "gce", "mrl", "cca"]  # any of these
-rates: dict = {"symmetric": [0.2, 0.4, 0.6, 0.8], "asymmetric": [0.4]}  # noise type -> noise rates
+ceilings: list = ["corrected", "clean"]  # CE on UOT-RCL's corrected labels / on the clean labels (same network, budget)
+rates: dict = {"symmetric": [0.0, 0.2, 0.4, 0.6, 0.8], "asymmetric": [0.4]}  # noise type -> noise rates
 seeds: list = [0, 1, 2]  # one run per seed (the seed also draws the noise and the validation split)
 ablations: list = []  # UOT-RCL ablations, e.g. ["no_ra", "cost_knn"] (`workbench labels presets --ablations`)
 ablation_rates: dict = {"symmetric": [0.6, 0.8]}  # the settings the ablations run at
@@ -55,12 +56,15 @@ extra["level"] = level
 if epochs:
     extra["epochs"] = epochs
 if data_path:
+    if len(datasets) != 1:
+        raise ValueError(f"data_path names one dataset's file; got datasets={datasets}")
     extra["data.path"] = data_path
 settings = [(noise, rate) for noise, values in rates.items() for rate in values]
-cells = label_grid(methods, settings, seeds, overrides=extra)
+ceilings = [c for c in ceilings if c != "corrected" or "uot_rcl" in methods]  # 'corrected' needs UOT-RCL's runs
+cells = label_grid(methods, settings, seeds, ceilings=ceilings, overrides=extra)
 cells += label_grid([], [(n, r) for n, values in ablation_rates.items() for r in values], seeds,
                     ablations=ablations, overrides=extra)
-print(f"{len(cells)} runs under {run_root}")
+print(f"{len(cells)} runs per dataset, {len(datasets)} dataset(s), under {run_root}")
 
 # %% [markdown]
 # ## Run the grid (finished runs are skipped)
@@ -72,14 +76,17 @@ def announce(index: int, total: int, cell, action: str) -> None:
               flush=True)
 
 
-report = run_grid(cells, preset_group=preset, run_root=run_root, dataset=dataset, on_cell=announce)
-print(f"ran {len(report.done)}, resumed {len(report.resumed)}, skipped {len(report.skipped)} (already done)")
+for dataset in datasets:
+    print(f"--- {dataset}")
+    report = run_grid(cells, preset_group=preset, run_root=run_root, dataset=dataset, on_cell=announce)
+    print(f"ran {len(report.done)}, resumed {len(report.resumed)}, skipped {len(report.skipped)} (already done)")
 
 # %% [markdown]
 # ## The MAP table
 
 # %%
-grid_ids = {cell_dir(run_root, cell, dataset).relative_to(run_root).as_posix() for cell in cells}
+grid_ids = {cell_dir(run_root, cell, dataset).relative_to(run_root).as_posix() for cell in cells
+            for dataset in datasets}
 frame = collect_label_runs(run_root)
 frame = frame[frame["run_id"].isin(grid_ids)]  # this grid's runs only, whatever else run_root holds
 csv_path, md_path = write_tables(frame, run_root)
@@ -94,14 +101,15 @@ for column, title in (("best_avg", "Average MAP — best epoch (noisy validation
 # ## MAP vs noise rate (mean ± std over seeds)
 
 # %%
-def curves(column: str) -> pd.DataFrame:
-    part = summary[summary["column"] == column].rename(columns={"variant": "method"})
+def curves(column: str, dataset: str) -> pd.DataFrame:
+    part = summary[(summary["column"] == column) & (summary["dataset"] == dataset)].rename(columns={"variant": "method"})
     return part[["method", "noise", "rate", "mean", "std", "n"]]
 
 
-for column, title in (("best_avg", "Best-epoch average MAP vs label noise"),
-                      ("last_avg", "Last-epoch average MAP vs label noise")):
-    display(viz.map_by_rate(curves(column), title=title))
+for dataset in datasets:
+    for column, title in (("best_avg", "Best-epoch average MAP vs label noise"),
+                          ("last_avg", "Last-epoch average MAP vs label noise")):
+        display(viz.map_by_rate(curves(column, dataset), title=f"{title} — {dataset}"))
 
 # %% [markdown]
 # ## Label correction of UOT-RCL at the highest symmetric rate (first seed)

@@ -23,6 +23,10 @@ def render() -> None:
         st.info("No finished label-track runs (run.json `track` = \"labels\") under the runs root.")
         return
     frame = _frames.label_frame(_data.read_runs(root, [s.run_id for s in summaries]))
+    datasets = sorted(frame["dataset"].dropna().unique())
+    if len(datasets) > 1:
+        chosen = st.radio("Dataset", datasets, key="labels_dataset", horizontal=True)
+        frame = frame[frame["dataset"] == chosen]
     c1, c2 = st.columns(2)
     when = c1.radio("Checkpoint", ["best", "last"], key="labels_when", horizontal=True,
                     format_func=lambda w: {"best": "best on validation", "last": "last epoch"}[w])
@@ -31,6 +35,11 @@ def render() -> None:
     summary = _frames.map_summary(frame, f"{when}_{direction}")
     _show.table(_frames.map_pivot(summary), name=f"label-map-{when}-{direction}", key="labels_pivot",
                 hide_index=True, width="stretch")
+    present = [v for v in _frames.CEILING_VARIANTS if v in set(frame["method"])]
+    if present:
+        st.caption("Ceilings (same network and budget as CE): " + "; ".join(
+            f"**{v}** = {_frames.CEILING_VARIANTS[v]}" for v in present) + ". UOT-RCL below ce-corrected means "
+            "its training loses what its correction found; ce-corrected below ce-clean is what the correction misses.")
     _show.figure(viz.map_by_rate(summary, title=f"{when.capitalize()} MAP ({_DIRECTIONS[direction]}) "
                                                 "vs noise rate"),
                  name=f"label-map-{when}-{direction}", key="labels_curves", theme=None, width="stretch")

@@ -71,7 +71,7 @@ def test_split_images() -> None:
 
 def test_unknown_dataset_name_lists_known_names(tmp_path: Path) -> None:
     with pytest.raises(
-        ConfigError, match=r"unknown dataset 'f31k'; known datasets: synthetic, wikipedia, f30k"
+        ConfigError, match=r"unknown dataset 'f31k'; known datasets: synthetic, wikipedia, mfeat, f30k"
     ):
         fetch("f31k", tmp_path)
 

@@ -20,6 +20,8 @@ def label_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     overrides = {"epochs": 3, "root": str(root.parent / "data")}
     cells = label_grid(["uot_rcl"], [("symmetric", 0.4)], [0, 1], overrides=overrides)
     cells += label_grid(["ce"], [("symmetric", 0.4)], [0], overrides=overrides)
+    cells += label_grid(["uot_rcl"], [("symmetric", 0.4)], [0], ceilings=["corrected", "clean"],
+                        overrides=overrides)[1:]  # the ceilings of seed 0 (its uot_rcl run is above)
     run_grid(cells, preset_group="tiny", run_root=root, dataset="synthetic")
     return root
 
@@ -43,6 +45,10 @@ def test_label_page_shows_our_runs(label_runs: Path, monkeypatch: pytest.MonkeyP
     vals = [best("uot_rcl", s) for s in (0, 1)]
     assert pivot[pivot["method"] == "uot_rcl"].iloc[0]["rate 0.4"] == f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f}"
     assert pivot[pivot["method"] == "ce"].iloc[0]["rate 0.4"] == f"{best('ce', 0):.3f}"  # one seed: no ±
+    # the ceilings are rows of their own (not merged into ce), and the page says what they are
+    for ceiling in ("ce-corrected", "ce-clean"):
+        assert pivot[pivot["method"] == ceiling].iloc[0]["rate 0.4"] == f"{best(ceiling, 0):.3f}"
+    assert any("ce-corrected" in c.value and "ce-clean" in c.value for c in at.caption)
     # the corrected-label confusion of the selected run is drawn from its label_confusion.npz
     spec = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert [t["name"] for t in spec["data"]] == ["given noisy label", "corrected label"]

@@ -231,16 +231,20 @@ def test_reproduce_twice_executes_nothing_the_second_time(tmp_path: Path, kernel
 @pytest.mark.slow
 def test_uot_table_notebook(tmp_path: Path, execute: Callable[..., Any]) -> None:
     root = tmp_path / "grid"
-    execute("uot_table", tmp_path, {"preset": "tiny", "dataset": "synthetic", "methods": ["uot_rcl"],
-                                    "rates": {"symmetric": [0.4]}, "seeds": [0], "ablations": [],
-                                    "ablation_rates": {}, "epochs": 1, "run_root": str(root)})
+    execute("uot_table", tmp_path, {"preset": "tiny", "datasets": ["synthetic"], "methods": ["uot_rcl"],
+                                    "ceilings": ["corrected"], "rates": {"symmetric": [0.4]}, "seeds": [0],
+                                    "ablations": [], "ablation_rates": {}, "epochs": 1, "run_root": str(root)})
 
     _check_executed(tmp_path)
-    (run,) = list_runs(root)
+    runs = {r.run_id: r for r in list_runs(root)}
+    assert set(runs) == {"uot_rcl/synthetic-symmetric-0.4-s0", "ce-corrected/synthetic-symmetric-0.4-s0"}
+    run = runs["uot_rcl/synthetic-symmetric-0.4-s0"]
     assert run.status == "done" and run.track == "labels" and run.epochs_done == 1
+    assert "| ce-corrected |" in (root / "table.md").read_text(encoding="utf-8")
     assert set(read_arrays(root, run.run_id, "label_confusion.npz")) >= {"confusion", "noisy_confusion"}
     results = json.loads((run.path / "results.json").read_text(encoding="utf-8"))
-    table = pd.read_csv(root / "table.csv").set_index("column")
+    table = pd.read_csv(root / "table.csv")
+    table = table[table["variant"] == "uot_rcl"].set_index("column")
     assert table.loc["best_avg", "mean"] == pytest.approx(results["map"]["best"]["avg"])
     assert (root / "table.md").is_file()
 

@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 LABEL_METHODS = ("uot_rcl", "ce", "gce", "mrl", "cca")
-LABEL_DATASETS = ("wikipedia", "synthetic", "wikipedia-vgg", "nus-wide", "xmedianet", "inria", "xmedianet5view")
+LABEL_DATASETS = ("wikipedia", "mfeat", "user", "synthetic", "wikipedia-vgg", "nus-wide", "xmedianet", "inria",
+                  "xmedianet5view")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,9 +41,12 @@ class LabelDataConfig(Section):
     """Which data, which label noise, which validation set."""
 
     dataset: str = choice("wikipedia", *LABEL_DATASETS,
-                          doc="wikipedia = SIFT/LDA (fetched); synthetic = the scene set's place labels; the "
-                              "others are the papers' feature files (give path)")
-    path: str = ""  # the data file (papers' datasets; optional for wikipedia)
+                          doc="wikipedia = SIFT/LDA (fetched); mfeat = UCI Multiple Features, two views (fetched); "
+                              "user = your own pairs (path: .npz/.mat/directory of .npy); synthetic = the scene "
+                              "set's place labels; the others are the papers' feature files (give path)")
+    path: str = ""  # the data file (user and papers' datasets; optional for wikipedia and mfeat)
+    image_view: str = choice("pix", "fac", "fou", "kar", "mor", "pix", "zer", doc="mfeat view used as the image")
+    text_view: str = choice("fou", "fac", "fou", "kar", "mor", "pix", "zer", doc="mfeat view used as the text")
     root: str = ""  # data root for fetched / generated data ("" = $WORKBENCH_DATA or ./data)
     size: str = choice("small", "tiny", "small", "medium", doc="synthetic set size")
     data_seed: int = 0  # synthetic generator seed (the data, not the noise)
@@ -75,7 +79,11 @@ class LabelModelConfig(Section):
 class LabelOptimConfig(Section):
     """Adam on all parameters, full passes over the training pairs in seeded random order."""
 
-    epochs: int = bounded(30, ge=1, doc="[C]: test MAP is flat ~15 epochs after the warm-up")
+    epochs: int = bounded(30, ge=1, doc="schedule epochs (warm-up, correction, lr, selection count in them) [C]")
+    min_steps: int = bounded(0, ge=0, doc="least optimisation steps of the run: a schedule epoch becomes "
+                                          "ceil(min_steps / (epochs * steps per pass)) passes over the data, so a "
+                                          "small dataset gets the same number of updates as a large one; 0 = "
+                                          "one pass per epoch")
     batch_size: int = bounded(128, ge=2)
     lr: float = bounded(1e-3, gt=0.0)
     beta1: float = bounded(0.9, ge=0.0, lt=1.0, doc="Adam beta1 (MRL: 0.5)")
@@ -85,9 +93,18 @@ class LabelOptimConfig(Section):
 
 @dataclasses.dataclass(frozen=True)
 class CEConfig(Section):
-    """Cross-entropy on the noisy labels, both modalities (deep-SM in MRL's tables)."""
+    """Cross-entropy on the noisy labels, both modalities (deep-SM in MRL's tables), or a ceiling.
+
+    The ceilings train the same network with the same budget on other training labels: ``clean`` (the
+    true classes: what perfect correction would give) or ``corrected`` (the final training labels of a
+    finished UOT-RCL run on the same data, noise and seed, read from ``labels_from``); the gap between
+    UOT-RCL and ``corrected`` is what the correction loses on its way to the retrieval space.
+    """
 
     pair_weight: float = bounded(0.5, ge=0.0, doc="weight of ||z_img - z_txt||^2 (the guide's baseline)")
+    labels: str = choice("noisy", "noisy", "clean", "corrected",
+                         doc="training labels: noisy (the baseline), clean or corrected (ceilings)")
+    labels_from: str = ""  # labels=corrected: the UOT-RCL run directory whose artifacts/train_labels.npy to use
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,10 +168,11 @@ class UOTRCLConfig(Section):
     unselected_weight: float = bounded(1.0, ge=0.0, doc="CE weight of unselected pairs on their noisy labels [C]")
     sa_weight: float = bounded(1.0, ge=0.0, doc="weight of the semantic-alignment CE")
     # --- OT relation alignment (spec §4.5)
-    ra_weight: float = bounded(0.3, ge=0.0, doc="lambda of L_ra; 0 = ablation 'w/o relation alignment' [I, C]")
-    ra_cost: str = choice("feature", "semantic", "feature", "relation",
-                          doc="feature: 1 - cos [I, C]; semantic: 1 - cos + w * corrected-label disagreement [I]; "
-                              "relation: 1 - cos + w * intra-modal relation discrepancy [I]")
+    ra_weight: float = bounded(1.0, ge=0.0, doc="lambda of L_ra; 0 = ablation 'w/o relation alignment' [I, C]")
+    ra_cost: str = choice("semantic", "semantic", "feature", "relation",
+                          doc="semantic: 1 - cos + w * corrected-label disagreement [I, C: carries the corrected "
+                              "labels into the retrieval space]; feature: 1 - cos (label-free) [I]; relation: "
+                              "1 - cos + w * intra-modal relation discrepancy [I]")
     ra_label_weight: float = bounded(1.0, ge=0.0)
     ra_targets: str = choice("hard", "hard", "soft",
                              doc="labels in the semantic cost: the training targets, or the normalised plan rows")

@@ -4,7 +4,9 @@
 :class:`LabelData`:
 
 1. the labelled pairs of the dataset: ``wikipedia`` (SIFT / LDA; rows 0-2172 train, 2173-2865 test; fetched
-   through the registry, mirror first), ``synthetic`` (:func:`synthetic_pairs`) or one of the papers' files
+   through the registry, mirror first), ``mfeat`` (UCI Multiple Features, two views, fixed 1,500 / 500
+   split; fetched likewise; :mod:`workbench.data.mfeat`), ``user`` (a user's own pairs,
+   :mod:`workbench.data.user_pairs`), ``synthetic`` (:func:`synthetic_pairs`) or one of the papers' files
    (:mod:`workbench.labels.loaders`);
 2. label noise on the whole training pool (:func:`~workbench.labels.noise.make_label_noise`), seeded;
 3. when the dataset has no validation split, a class-stratified ``val_fraction`` of the pool, drawn with
@@ -31,7 +33,7 @@ from workbench.labels.config import LabelDataConfig
 from workbench.labels.loaders import PAPER_DATASETS, load_paper_dataset
 from workbench.labels.noise import NoisyLabels, make_label_noise
 
-__all__ = ["LabelData", "load_label_data", "synthetic_pairs", "standardise", "wikipedia_path"]
+__all__ = ["LabelData", "load_label_data", "synthetic_pairs", "standardise", "wikipedia_path", "registry_path"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,16 +69,22 @@ class LabelData:
         return len(self.class_names)
 
 
-def wikipedia_path(cfg: LabelDataConfig) -> Path:
-    """``cfg.path``, else the registry's ``Wiki_fea.mat`` under the data root (fetched, mirror first)."""
+def registry_path(cfg: LabelDataConfig, name: str, filename: str) -> Path:
+    """``cfg.path``, else the registry dataset ``name``'s file ``filename`` under the data root (fetched,
+    mirror first)."""
     if cfg.path:
         return Path(cfg.path).expanduser()
     from workbench.data.download import fetch
     from workbench.data.registry import default_data_root
 
     root = Path(cfg.root).expanduser() if cfg.root else default_data_root()
-    result = fetch("wikipedia", root)
-    return next(f.path for f in result.files if f.path.name == "Wiki_fea.mat")
+    result = fetch(name, root)
+    return next(f.path for f in result.files if f.path.name == filename)
+
+
+def wikipedia_path(cfg: LabelDataConfig) -> Path:
+    """``cfg.path``, else the registry's ``Wiki_fea.mat`` under the data root (fetched, mirror first)."""
+    return registry_path(cfg, "wikipedia", "Wiki_fea.mat")
 
 
 def synthetic_pairs(size: str = "small", seed: int = 0) -> tuple[LabelledPairs, LabelledPairs, LabelledPairs]:
@@ -129,6 +137,20 @@ def _sources(cfg: LabelDataConfig) -> tuple[LabelledPairs, LabelledPairs | None,
     if cfg.dataset == "wikipedia":
         path = wikipedia_path(cfg)
         return load_wikipedia(path, "train"), None, load_wikipedia(path, "test")
+    if cfg.dataset == "mfeat":
+        from workbench.data.mfeat import load_mfeat, mfeat_splits
+
+        path = registry_path(cfg, "mfeat", f"mfeat-{cfg.image_view}.csv")
+        pool, test = mfeat_splits(load_mfeat(path if path.is_dir() else path.parent, cfg.image_view, cfg.text_view))
+        return pool, None, test
+    if cfg.dataset == "user":
+        from workbench.data.user_pairs import load_user_pairs
+
+        if not cfg.path:
+            raise ConfigError("dataset 'user' needs data.path: a .npz / .mat file (arrays image, text, labels, "
+                              "optional split) or a directory of image.npy, text.npy, labels.npy")
+        user = load_user_pairs(cfg.path)
+        return user.train, user.val, user.test
     if cfg.dataset == "synthetic":
         return synthetic_pairs(cfg.size, cfg.data_seed)
     if cfg.dataset in PAPER_DATASETS:

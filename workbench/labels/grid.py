@@ -18,7 +18,7 @@ from typing import Any
 
 from workbench.callbacks import Callback
 from workbench.errors import ConfigError, RunDirError
-from workbench.labels.presets import ABLATIONS, preset_config
+from workbench.labels.presets import ABLATIONS, CEILINGS, preset_config
 from workbench.labels.train import run_labels
 from workbench.runs import RUN_FILE, read_run
 
@@ -44,12 +44,22 @@ class GridCell:
 
 
 def label_grid(methods: Sequence[str], settings: Iterable[tuple[str, float]], seeds: Sequence[int], *,
-               ablations: Sequence[str] = (), overrides: Mapping[str, Any] | None = None) -> list[GridCell]:
-    """Cells for every method (plus every UOT-RCL ablation) x ``(noise, rate)`` setting x seed."""
+               ablations: Sequence[str] = (), ceilings: Sequence[str] = (),
+               overrides: Mapping[str, Any] | None = None) -> list[GridCell]:
+    """Cells for every method (plus every UOT-RCL ablation, then every CE ceiling) x ``(noise, rate)`` x seed.
+
+    The ``corrected`` ceiling reads the UOT-RCL run of its own setting and seed, so the grid lists the
+    ceilings last and ``uot_rcl`` must be among the methods for it.
+    """
     for name in ablations:
         if name not in ABLATIONS:
             raise ConfigError(f"unknown ablation {name!r}; expected one of {', '.join(ABLATIONS)}")
-    kinds = [(m, None) for m in methods] + [("uot_rcl", a) for a in ablations]
+    for name in ceilings:
+        if name not in CEILINGS:
+            raise ConfigError(f"unknown CE ceiling {name!r}; expected one of {', '.join(CEILINGS)}")
+    if "corrected" in ceilings and "uot_rcl" not in methods:
+        raise ConfigError("the 'corrected' ceiling trains on UOT-RCL's labels: include uot_rcl in the methods")
+    kinds = [(m, None) for m in methods] + [("uot_rcl", a) for a in ablations] + [("ce", c) for c in ceilings]
     return [GridCell(m, noise, float(rate), int(seed), a, dict(overrides or {}))
             for m, a in kinds for noise, rate in settings for seed in seeds]
 
@@ -120,6 +130,9 @@ def run_grid(cells: Sequence[GridCell], *, preset_group: str, run_root: str | Pa
             shutil.rmtree(path)
         overrides = {"seed": cell.seed, "noise": cell.noise, "rate": cell.rate, "dataset": dataset,
                      **dict(cell.overrides), **dict(extra or {})}
+        if cell.method == "ce" and cell.ablation == "corrected":
+            source = cell_dir(root, GridCell("uot_rcl", cell.noise, cell.rate, cell.seed), dataset)
+            overrides["ce.labels_from"] = str(source.resolve())
         cfg = preset_config(preset_group, cell.method, ablation=cell.ablation, extra=overrides)
         run_labels(cfg, run_dir=path, preset=f"{preset_group}-{cell.method}", variant=cell.variant,
                    callbacks=callbacks)

@@ -27,12 +27,19 @@ __all__ = ["LabelMethod", "TrainTensors"]
 
 
 class TrainTensors:
-    """The training pairs as tensors: ``image`` ``[N, d_img]``, ``text`` ``[N, d_txt]``, ``noisy`` ``[N, 2]``."""
+    """The training pairs as tensors: ``image`` ``[N, d_img]``, ``text`` ``[N, d_txt]``, ``noisy`` ``[N, 2]``.
 
-    def __init__(self, data: LabelData, device: torch.device) -> None:
+    ``noisy`` holds the (image, text) labels the method is given: the data's noisy labels, or ``labels``
+    when passed (the CE ceilings' clean or corrected labels, :mod:`workbench.labels.ceilings`).
+    """
+
+    def __init__(self, data: LabelData, device: torch.device, labels: np.ndarray | None = None) -> None:
         self.image = torch.as_tensor(data.train.image, device=device)
         self.text = torch.as_tensor(data.train.text, device=device)
-        self.noisy = torch.as_tensor(data.noisy_train, dtype=torch.long, device=device)
+        given = data.noisy_train if labels is None else labels
+        if given.shape != data.noisy_train.shape:
+            raise ValueError(f"training labels of shape {given.shape}; expected {data.noisy_train.shape}")
+        self.noisy = torch.as_tensor(given, dtype=torch.long, device=device)
         self.n_classes = data.n_classes
 
     def __len__(self) -> int:

@@ -28,7 +28,7 @@ from typing import Any
 from workbench.errors import ConfigError
 from workbench.labels.config import LABEL_METHODS, LabelTrainConfig
 
-__all__ = ["LabelPreset", "LABEL_PRESETS", "ABLATIONS", "get_label_preset", "label_preset_names",
+__all__ = ["LabelPreset", "LABEL_PRESETS", "ABLATIONS", "CEILINGS", "get_label_preset", "label_preset_names",
            "preset_config"]
 
 _CPU: dict[str, Any] = {"dataset": "wikipedia", "noise": "symmetric", "rate": 0.6, "hidden": 512,
@@ -59,7 +59,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "full": {},
     "no_correction": {"uot_rcl.correction": False},  # CE on noisy labels + relation alignment
     "no_ra": {"uot_rcl.ra_weight": 0.0},
-    "ra_semantic": {"uot_rcl.ra_cost": "semantic"},
+    # the relation-alignment readings: label-free (the defaults before the label-aware target), and the
+    # label-aware target at the former weight
+    "ra_feature": {"uot_rcl.ra_cost": "feature", "uot_rcl.ra_weight": 0.3},
+    "ra_semantic_light": {"uot_rcl.ra_weight": 0.3},
     "ra_relation": {"uot_rcl.ra_cost": "relation"},
     "cost_knn": {"uot_rcl.cost": "knn"},
     "cost_mix": {"uot_rcl.cost": "mix"},
@@ -73,6 +76,14 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "guide_floor": {"uot_rcl.cost": "prob", "uot_rcl.rho_start": 1.0, "uot_rcl.rho_end": 1.0,
                     "uot_rcl.select_rule": "peak", "uot_rcl.unselected_weight": 1.0, "uot_rcl.ra_weight": 0.0,
                     "uot_rcl.pair_weight": 0.5, "uot_rcl.eps": 0.1},
+}
+
+
+#: CE ceilings: name -> overrides of the ``ce`` preset (variant ``ce-<name>``; :mod:`workbench.labels.ceilings`).
+#: ``corrected`` also needs ``ce.labels_from`` (the grid sets it to the matching UOT-RCL run).
+CEILINGS: dict[str, dict[str, Any]] = {
+    "clean": {"ce.labels": "clean"},
+    "corrected": {"ce.labels": "corrected"},
 }
 
 
@@ -123,9 +134,14 @@ def get_label_preset(name: str) -> LabelPreset:
 
 def preset_config(group: str, method: str, *, ablation: str | None = None,
                   extra: Mapping[str, Any] | list[str] | None = None) -> LabelTrainConfig:
-    """``{group}-{method}`` with an optional UOT-RCL ablation and extra overrides on top."""
+    """``{group}-{method}`` with an optional UOT-RCL ablation (or CE ceiling) and extra overrides on top."""
     cfg = get_label_preset(f"{group}-{method}").config()
-    if ablation is not None:
+    if ablation is not None and method == "ce":
+        if ablation not in CEILINGS:
+            raise ConfigError(f"ablation {ablation!r} applies to uot_rcl, not 'ce' (ce takes the ceilings "
+                              f"{', '.join(CEILINGS)})")
+        cfg = cfg.override(CEILINGS[ablation])
+    elif ablation is not None:
         if method != "uot_rcl":
             raise ConfigError(f"ablation {ablation!r} applies to uot_rcl, not {method!r}")
         if ablation not in ABLATIONS:

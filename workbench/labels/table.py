@@ -23,7 +23,7 @@ from workbench.runs import atomic_write_text, list_runs, read_run
 __all__ = ["METHOD_ORDER", "MAP_COLUMNS", "collect_label_runs", "summarise", "map_table", "table_markdown",
            "write_tables"]
 
-METHOD_ORDER = ("uot_rcl", "ce", "gce", "mrl", "cca")
+METHOD_ORDER = ("uot_rcl", "ce", "ce-corrected", "ce-clean", "gce", "mrl", "cca")
 MAP_COLUMNS = tuple(f"{when}_{d}" for when in ("best", "last") for d in ("avg", "i2t", "t2i"))
 _KEYS = ["variant", "dataset", "noise", "rate"]
 
@@ -98,6 +98,9 @@ def _setting(noise: Any, rate: Any) -> str:
 def map_table(summary: pd.DataFrame, column: str = "best_avg", *, digits: int = 3) -> pd.DataFrame:
     """Variants down, ``"{noise} {rate}"`` settings across (symmetric first, by rate), cells ``mean ± std``.
 
+    With runs of several datasets the rows are ``(dataset, variant)`` and a ``dataset`` column comes first.
+    The CE ceilings (``ce-clean``, ``ce-corrected``) are rows like the methods.
+
     Args:
         summary: :func:`summarise` output.
         column: a MAP column (``best_avg``, ``last_i2t``, ...) or ``correction_accuracy``.
@@ -108,16 +111,19 @@ def map_table(summary: pd.DataFrame, column: str = "best_avg", *, digits: int = 
         return pd.DataFrame(columns=["method"])
     settings = sorted({(n, float(r)) for n, r in zip(part["noise"], part["rate"], strict=True)},
                       key=lambda s: (s[0] != "symmetric", s[0], s[1]))
-    variants = sorted(set(part["variant"]), key=_variant_key)
-    table = pd.DataFrame({"method": variants})
+    datasets = sorted(set(part["dataset"]))
+    rows_of = [(d, v) for d in datasets
+               for v in sorted(set(part.loc[part["dataset"] == d, "variant"]), key=_variant_key)]
+    table = pd.DataFrame({"dataset": [d for d, _ in rows_of], "method": [v for _, v in rows_of]})
     for noise, rate in settings:
         cells = []
-        for variant in variants:
-            rows = part[(part["variant"] == variant) & (part["noise"] == noise) & (part["rate"] == rate)]
+        for dataset, variant in rows_of:
+            rows = part[(part["dataset"] == dataset) & (part["variant"] == variant) & (part["noise"] == noise)
+                        & (part["rate"] == rate)]
             cells.append(_cell(float(rows["mean"].iloc[0]), float(rows["std"].iloc[0]), int(rows["n"].iloc[0]),
                                digits) if len(rows) else "")
         table[_setting(noise, rate)] = cells
-    return table
+    return table if len(datasets) > 1 else table.drop(columns="dataset")
 
 
 def table_markdown(table: pd.DataFrame, title: str | None = None) -> str:

@@ -37,6 +37,7 @@ from workbench.errors import ConfigError, RunDirError
 from workbench.evaluate.label_map import cross_modal_map
 from workbench.labels.baselines import GCE, MRL, CrossEntropy
 from workbench.labels.cca import fit_cca
+from workbench.labels.ceilings import TRAIN_LABELS_ARTIFACT, ceiling_labels
 from workbench.labels.config import LabelTrainConfig
 from workbench.labels.data import LabelData, load_label_data
 from workbench.labels.method import LabelMethod, TrainTensors
@@ -44,7 +45,8 @@ from workbench.labels.models import CrossModalNet
 from workbench.labels.uot_rcl import UOTRCL
 from workbench.runs import RunWriter, describe_environment, metrics_for_resume, new_run_id, read_metrics
 
-__all__ = ["LabelRunResult", "run_labels", "build_label_method", "label_run_summary", "confusion_matrix"]
+__all__ = ["LabelRunResult", "run_labels", "build_label_method", "label_run_summary", "confusion_matrix",
+           "steps_per_pass", "passes_per_epoch"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +157,7 @@ def _finish_labels(writer: RunWriter | None, data: LabelData, train_labels: np.n
         out["correction_accuracy"] = float((train_labels == truth).mean())
     if writer is not None and "confusion" in arrays:
         writer.write_arrays("label_confusion.npz", **arrays)
+        save_npy_atomic(np.asarray(train_labels, dtype=np.int64), writer.artifact(TRAIN_LABELS_ARTIFACT))
     return out
 
 
@@ -252,7 +255,7 @@ def _train(cfg: LabelTrainConfig, data: LabelData, writer: RunWriter | None, hoo
                           classifier=m.classifier, tau=m.tau).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=(cfg.optim.beta1, 0.999),
                                  weight_decay=cfg.optim.weight_decay)
-    tensors = TrainTensors(data, device)
+    tensors = TrainTensors(data, device, labels=ceiling_labels(cfg, data))
     method = build_label_method(cfg, tensors)
     val_x = (torch.as_tensor(data.val.image), torch.as_tensor(data.val.text))
     best: dict[str, Any] = {"map": -math.inf, "epoch": None, "val": None}
@@ -291,8 +294,12 @@ def _train(cfg: LabelTrainConfig, data: LabelData, writer: RunWriter | None, hoo
         out = model.embed(*val_x)
         val = _map(out.z_img, out.z_txt, data.noisy_val[:, 0], data.noisy_val[:, 1])
         train_out = model.embed(tensors.image, tensors.text)
-        predicted = (0.5 * (train_out.logits_img.softmax(1) + train_out.logits_txt.softmax(1))).argmax(1).numpy()
+        probs = 0.5 * (train_out.logits_img.softmax(1) + train_out.logits_txt.softmax(1))  # [N, C]
+        predicted = probs.argmax(1).numpy()
         label["predicted_accuracy"] = float((predicted == truth).mean())
+        # how far the classifier is from uniform (1 / C): a head whose logits cannot grow in the step
+        # budget stays near 1 / C, and then its cross-entropy moves the embedding only weakly
+        label["confidence"] = float(probs.max(dim=1).values.mean())
         record: dict[str, Any] = {"epoch": epoch, "phase": phase, "lr": lr, "losses": losses, "steps": steps,
                                   "val": val, "split": None, "rematch": None, "label": label}
         if cfg.log.test_every and ((epoch + 1) % cfg.log.test_every == 0 or epoch == epochs - 1):
@@ -320,18 +327,40 @@ def _train(cfg: LabelTrainConfig, data: LabelData, writer: RunWriter | None, hoo
     if best_state is not None:
         model.load_state_dict(best_state)
     best_map = _test_map(model, data, device)
+    passes = passes_per_epoch(cfg, len(tensors))
     return {"map": {"best": best_map, "last": last}, "best_epoch": best["epoch"], "best_val_map": best["map"],
-            "val_at_best": best["val"], "last_epoch": epochs - 1, "label": _finish_labels(writer, data, labels)}
+            "val_at_best": best["val"], "last_epoch": epochs - 1, "label": _finish_labels(writer, data, labels),
+            "passes_per_epoch": passes,
+            "steps_total": epochs * passes * steps_per_pass(len(tensors), cfg.optim.batch_size)}
+
+
+def steps_per_pass(n_pairs: int, batch_size: int) -> int:
+    """Batches in one pass over ``n_pairs`` (a last batch of a single pair is dropped: BatchNorm needs two)."""
+    return sum(1 for s in range(0, n_pairs, batch_size) if n_pairs - s >= 2)
+
+
+def passes_per_epoch(cfg: LabelTrainConfig, n_pairs: int) -> int:
+    r"""Passes over the data in one schedule epoch: ``\max(1, \lceil S_{min} / (E \cdot s) \rceil)``.
+
+    ``S_min`` is ``optim.min_steps``, ``E`` the schedule epochs and ``s`` the steps of one pass, so the run
+    takes at least ``S_min`` steps whatever the dataset's size, and a dataset large enough to reach
+    ``S_min`` in ``E`` passes keeps one pass per epoch.
+    """
+    per_pass = max(steps_per_pass(n_pairs, cfg.optim.batch_size), 1)
+    return max(1, math.ceil(cfg.optim.min_steps / (cfg.optim.epochs * per_pass)))
 
 
 def _epoch_steps(cfg: LabelTrainConfig, model: CrossModalNet, optimizer: torch.optim.Optimizer,
                  method: LabelMethod, tensors: TrainTensors, epoch: int,
                  hooks: CallbackList) -> tuple[dict[str, float], int]:
-    """One pass over the training pairs in a seeded order; returns the mean of each loss term and the steps."""
-    order = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 1])).permutation(len(tensors))
-    size = cfg.optim.batch_size
-    # Drop a last batch of one pair: BatchNorm cannot normalise a single sample.
-    batches = [order[s:s + size] for s in range(0, len(order), size) if len(order) - s >= 2]
+    """The passes of one schedule epoch (:func:`passes_per_epoch`) over the training pairs, each in a seeded
+    order; returns the mean of each loss term and the steps."""
+    size, n = cfg.optim.batch_size, len(tensors)
+    batches = []
+    for p in range(passes_per_epoch(cfg, n)):
+        key = [cfg.seed, epoch, 1] if p == 0 else [cfg.seed, epoch, 1, p]
+        order = np.random.default_rng(np.random.SeedSequence(key)).permutation(n)
+        batches += [order[s:s + size] for s in range(0, n, size) if n - s >= 2]
     sums: dict[str, float] = {}
     model.train()
     step_hook = hooks.step_hook(epoch)

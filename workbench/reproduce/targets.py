@@ -70,7 +70,7 @@ class Target:
 
 #: grid axes a user may narrow with --set (values are comma-separated lists)
 GRID_KEYS = ("methods", "mrates", "seeds", "backbones", "datasets", "variants", "warmups", "rhos", "lams",
-             "batches", "mrate", "run", "ablations")
+             "batches", "mrate", "run", "ablations", "ceilings", "rates")
 
 
 def _axis(grid: Mapping[str, list[str]], key: str, default: Sequence[Any], cast: Callable[[str], Any] = str) -> list[Any]:
@@ -241,6 +241,12 @@ def _uot_table(kind: str, grid: Mapping[str, list[str]]) -> list[Setting]:
         labels["seeds"] = [int(s) for s in grid["seeds"]]
     if "ablations" in grid:
         labels["ablations"] = list(grid["ablations"])
+    if "datasets" in grid:
+        labels["datasets"] = list(grid["datasets"])
+    if "rates" in grid:  # symmetric noise rates (the asymmetric column is dropped when rates are narrowed)
+        labels["rates"] = {"symmetric": [float(r) for r in grid["rates"]]}
+    if "ceilings" in grid:
+        labels["ceilings"] = [c for c in grid["ceilings"] if c and c != "none"]
     return [Setting("grid", kind, (), labels)]
 
 
@@ -263,8 +269,9 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            ("mrate", "run")),
     Target("fig7", "fig7.py", "Figure 7: ranked refined-alignment distributions", _single_run("coco-l2rm-sgr-0.4", 0.4),
            ("mrate", "run")),
-    Target("uot-table", "uot_table.py", "Label track: MAP vs label noise on Wikipedia (UOT-RCL and baselines)",
-           _uot_table, ("methods", "seeds", "ablations"), whole_grid=True),
+    Target("uot-table", "uot_table.py", "Label track: MAP vs label noise (UOT-RCL, baselines, CE ceilings) on "
+           "Wikipedia and/or mfeat", _uot_table, ("methods", "seeds", "ablations", "datasets", "ceilings", "rates"),
+           whole_grid=True),
 )}
 
 
