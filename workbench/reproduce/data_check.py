@@ -43,7 +43,7 @@ class NeededFile:
         return any(p.is_file() for p in self.paths)
 
     def describe(self) -> str:
-        where = " or ".join(str(p) for p in self.paths)
+        where = " or ".join(str(p.absolute()) for p in self.paths)
         return f"{where} ({self.what}; see {self.card})"
 
 
