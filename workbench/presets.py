@@ -76,7 +76,9 @@ PAPER_WARMUP_BY_MRATE: dict[tuple[str, str], dict[float, int]] = {
     ("decl", "coco"): {0.0: 2, 0.2: 2, 0.4: 2, 0.6: 1, 0.8: 1},
 }
 
-_PAPER_MODEL = {"word_dim": 300, "embed_size": 1024, "sim_dim": 256, "sgr_step": 3, "smooth": 9.0}
+#: the paper's model sizes; the pairwise head under bf16 autocast on CUDA (fp32 on a CPU), see ModelConfig
+_PAPER_MODEL = {"word_dim": 300, "embed_size": 1024, "sim_dim": 256, "sgr_step": 3, "smooth": 9.0,
+                "head_precision": "auto"}
 _DATASET = {
     "f30k": {"dataset": "f30k", "val_split": "dev", "test_split": "test"},
     "coco": {"dataset": "coco", "val_split": "dev", "test_split": "testall", "coco_5fold": True},

@@ -39,6 +39,7 @@ from workbench.data.noise import save_noise_index
 from workbench.errors import ConfigError, RunDirError
 from workbench.methods import build_method
 from workbench.methods.base import EpochContext, EpochStats, Method
+from workbench.precision import check_tf32, matmul_precision
 from workbench.runlock import RunLock
 from workbench.runs import (
     RunResult,
@@ -196,6 +197,7 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
             live process writes is refused either way.
     """
     device = resolve_device(cfg.device)
+    check_tf32(cfg.tf32, device)  # before a run directory exists
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     info, device = distributed.init_distributed(device)
@@ -269,7 +271,8 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
         if ckpt_state is not None:
             method.load_state_dict(ckpt_state["method"])
             torch.set_rng_state(ckpt_state["torch_rng"])
-        result = _train(cfg, data, method, device, writer, hooks, start_epoch, best)
+        with matmul_precision(cfg.tf32, device):
+            result = _train(cfg, data, method, device, writer, hooks, start_epoch, best)
     except BaseException as exc:
         if writer is not None:
             writer.finish("failed", exc)

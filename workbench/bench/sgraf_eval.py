@@ -40,12 +40,15 @@ def random_eval_split(shape: BenchShape, seed: int = 0) -> EvalSplit:
 
 
 def bench_sgraf_eval(shape: BenchShape, device: torch.device, *, seed: int = 0, precision: str = "fp32",
-                     image_chunk: int = 128, caption_chunk: int = 640, chunk_mb: float = 96.0) -> dict[str, Any]:
+                     image_chunk: int = 128, caption_chunk: int = 640, chunk_mb: float = 96.0,
+                     memory_mb: float = 256.0) -> dict[str, Any]:
     """Seconds of one exhaustive SGRAF evaluation of ``eval_images x 5 eval_images`` pairs.
 
     ``precision`` is the heads' arithmetic (``"fp32"`` or ``"bf16"`` autocast); ``image_chunk`` /
-    ``caption_chunk`` the blocks of the score matrix (the config's ``eval.image_chunk`` /
-    ``eval.caption_chunk``) and ``chunk_mb`` the head's memory budget per chunk (``model.chunk_mb``).
+    ``caption_chunk`` the host-streamed blocks of the score matrix (``eval.image_chunk`` /
+    ``eval.caption_chunk``, used on the CPU), ``memory_mb`` the on-device block budget (``eval.memory_mb``,
+    used on CUDA, where ranks are counted on the device) and ``chunk_mb`` the head's memory budget per
+    chunk (``model.chunk_mb``).
     """
     split = random_eval_split(shape, seed)
     torch.manual_seed(seed)
@@ -56,12 +59,14 @@ def bench_sgraf_eval(shape: BenchShape, device: torch.device, *, seed: int = 0, 
         torch.cuda.reset_peak_memory_stats(device)
     synchronize(device)
     start = time.perf_counter()
+    on_device = device.type == "cuda"  # as training evaluates (eval.on_device=auto)
     metrics = evaluate_split(models, split, device, mode="exhaustive", image_chunk=image_chunk,
-                             caption_chunk=caption_chunk)["all"]
+                             caption_chunk=caption_chunk, on_device=on_device, memory_mb=memory_mb)["all"]
     synchronize(device)
     seconds = time.perf_counter() - start
     out: dict[str, Any] = {"eval_images": split.n_images, "eval_captions": len(split.captions),
-                           "eval_precision": precision, "eval_s": round(seconds, 3), "eval_rsum": metrics.rsum}
+                           "eval_precision": precision, "eval_s": round(seconds, 3), "eval_rsum": metrics.rsum,
+                           "eval_ranks": "device" if on_device else "host"}
     if device.type == "cuda":
         out["eval_peak_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return out

@@ -148,8 +148,8 @@ class SGRAFHead(nn.Module):
                  smooth: float = 9.0, dropout: float = 0.4, saf_bn: str = "per_caption",
                  chunk_mb: float = 96.0, precision: str = "fp32") -> None:
         super().__init__()
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"SGRAF head precision must be 'fp32' or 'bf16', got {precision!r}")
+        if precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"SGRAF head precision must be 'fp32', 'bf16' or 'auto', got {precision!r}")
         self.precision = precision
         if kind not in ("sgr", "saf"):
             raise ValueError(f"SGRAF head kind must be 'sgr' or 'saf', got {kind!r}")
@@ -169,10 +169,15 @@ class SGRAFHead(nn.Module):
             self.gate_bn = nn.BatchNorm1d(1)
 
     # ------------------------------------------------------------------ public API
+    def uses_bf16(self, device: torch.device) -> bool:
+        """Whether the head runs under bfloat16 autocast on ``device``: ``precision="bf16"`` always,
+        ``"auto"`` on CUDA only (the CPU keeps fp32 unless asked: few CPUs have fast bf16 units)."""
+        return self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda")
+
     def forward(self, regions: Tensor, captions: Captions, *, sparse_grad: bool = False) -> Tensor:
         """Logits ``[n, m]`` (float32) for every image of ``regions [n, R, d]`` with every caption.
 
-        With ``precision="bf16"`` the head runs under bfloat16 autocast (matrix products in bf16, parameters
+        With ``precision="bf16"`` (or ``"auto"`` on CUDA) the head runs under bfloat16 autocast (matrix products in bf16, parameters
         and gradients in fp32), logits within ~1e-3 of fp32. ``workbench bench step`` at batch 128 on a 2-core
         AMX CPU, against the fp32 per-caption loop: ordinary backward 1.6-1.8x (fp32) and 3.0x (bf16); with
         ``sparse_grad`` and the triplet loss 3.9x (fp32) and 6.0x (bf16).
@@ -200,7 +205,7 @@ class SGRAFHead(nn.Module):
         The global vectors come from :attr:`v_global` / :attr:`t_global` (computed once per batch: their
         BatchNorm and dropout must be shared by every pair).
         """
-        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.uses_bf16(regions.device)):
             return self._all_pairs(regions, captions, img_glob, txt_glob)
 
     def indexed_logits(self, regions: Tensor, captions: Captions, img_glob: Tensor, txt_glob: Tensor,
@@ -216,7 +221,7 @@ class SGRAFHead(nn.Module):
         if image_index.shape != caption_index.shape or image_index.dim() != 1:
             raise ValueError(f"image_index {tuple(image_index.shape)} and caption_index "
                              f"{tuple(caption_index.shape)} must be equal 1-d shapes")
-        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.uses_bf16(regions.device)):
             out = regions.new_empty(image_index.shape[0])
             step = max(1, self._budget() // max(int(captions.lengths.max()) * self.dim, 1))
             for start in range(0, image_index.shape[0], step):
