@@ -76,9 +76,10 @@ PAPER_WARMUP_BY_MRATE: dict[tuple[str, str], dict[float, int]] = {
     ("decl", "coco"): {0.0: 2, 0.2: 2, 0.4: 2, 0.6: 1, 0.8: 1},
 }
 
-#: the paper's model sizes; the pairwise head under bf16 autocast on CUDA (fp32 on a CPU), see ModelConfig
+#: the paper's model sizes; for a GPU, the pairwise head under bf16 autocast on CUDA (fp32 on a CPU) and
+#: 512 MB chunks of its pairs (fewer, larger kernels; the values do not depend on the chunking)
 _PAPER_MODEL = {"word_dim": 300, "embed_size": 1024, "sim_dim": 256, "sgr_step": 3, "smooth": 9.0,
-                "head_precision": "auto"}
+                "head_precision": "auto", "chunk_mb": 512.0}
 _DATASET = {
     "f30k": {"dataset": "f30k", "val_split": "dev", "test_split": "test"},
     "coco": {"dataset": "coco", "val_split": "dev", "test_split": "testall", "coco_5fold": True},

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from workbench.bench.gpu_table import GPU_HEADING, ROW_COLUMNS, read_gpu_costs, record_row
-from workbench.bench.projection import GpuCosts, PhaseSeconds, epoch_seconds, paper_config_seconds, run_seconds
+from workbench.bench.projection import (
+    GpuCosts,
+    PhaseSeconds,
+    epoch_seconds,
+    paper_config_seconds,
+    run_seconds,
+)
 from workbench.errors import ConfigError, DataFormatError
 from workbench.presets import get_preset
 

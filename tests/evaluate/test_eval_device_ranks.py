@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.bench.shapes import BenchShape
 from workbench.bench.sgraf_eval import random_eval_split
+from workbench.bench.shapes import BenchShape
 from workbench.errors import ConfigError, DataFormatError
 from workbench.evaluate.device_ranks import BYTES_PER_ENTRY, block_shape, ranks_on_device
 from workbench.evaluate.recall import ranks_from_scores

@@ -11,7 +11,12 @@ from workbench.bench.projection import paper_config_seconds
 from workbench.cli import main
 from workbench.presets import get_preset
 from workbench.reproduce import execute
-from workbench.reproduce.data_check import MissingDataError, check_reproduction_data, missing_files, needed_files
+from workbench.reproduce.data_check import (
+    MissingDataError,
+    check_reproduction_data,
+    missing_files,
+    needed_files,
+)
 from workbench.reproduce.dry_run import CPU_EPOCH_SECONDS, dry_run
 from workbench.runs import RunWriter
 

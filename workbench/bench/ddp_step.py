@@ -45,12 +45,12 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world: int, port: int, shape: BenchShape, backbone: str, precision: str,
-            device_type: str, repeats: int, result: str) -> None:
+            device_type: str, repeats: int, result: str, chunk_mb: float) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     try:
         _, device = distributed.init_distributed(torch.device(device_type))
-        step = L2RMStep(shape, backbone, device)
+        step = L2RMStep(shape, backbone, device, chunk_mb=chunk_mb)
         figures = time_modes({"ddp": lambda: step.run("l2rm", precision=precision)}, device, repeats=repeats)
         if rank == 0:
             Path(result).write_text(f"{figures['ddp'].seconds} {figures['ddp'].peak_mb}")
@@ -60,14 +60,15 @@ def _worker(rank: int, world: int, port: int, shape: BenchShape, backbone: str, 
 
 
 def bench_ddp_step(shape: BenchShape, *, backbone: str = "sgr", precision: str = "bf16", device_type: str = "cuda",
-                   repeats: int = 3) -> dict[str, Any]:
+                   repeats: int = 3, chunk_mb: float = 96.0) -> dict[str, Any]:
     """Median seconds of the 2-process L2RM step at the global batch ``shape.batch`` (and rank 0's peak
     memory in MiB). ``device_type="cpu"`` runs it with gloo (tests)."""
     if shape.batch % 2:
         raise ValueError(f"the 2-process step splits the batch: {shape.batch} is odd")
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "rank0.txt"
-        mp.spawn(_worker, args=(2, _free_port(), shape, backbone, precision, device_type, repeats, str(result)),
+        mp.spawn(_worker, args=(2, _free_port(), shape, backbone, precision, device_type, repeats, str(result),
+                                        chunk_mb),
                  nprocs=2, join=True)
         seconds, peak = map(float, result.read_text().split())
     return {"ddp_backbone": backbone, "ddp_precision": precision, "ddp_world": 2,

@@ -73,15 +73,17 @@ class L2RMStep:
         device: where everything lives; inputs are made on the CPU from ``seed`` and copied once.
         seed: seeds the parameters and the inputs.
         l2rm: rho, lam, tau, the reserve ratio and the OT stopping rule (the paper's F30K defaults).
+        chunk_mb: the head's memory budget per chunk of pairs (``model.chunk_mb``; paper presets: 512).
     """
 
     def __init__(self, shape: BenchShape, backbone: str, device: torch.device, *, seed: int = 0,
-                 l2rm: L2RMConfig | None = None) -> None:
+                 l2rm: L2RMConfig | None = None, chunk_mb: float = 96.0) -> None:
         if backbone not in ("sgr", "saf"):
             raise ConfigError(f"the L2RM step benchmark needs a pairwise head, 'sgr' or 'saf', not {backbone!r}")
         self.shape, self.device, self.cfg = shape, device, l2rm or L2RMConfig()
         torch.manual_seed(seed)
-        self.model = RetrievalModel(shape.model_config(backbone), vocab_size=shape.vocab, img_dim=shape.img_dim,
+        self.model = RetrievalModel(shape.model_config(backbone, chunk_mb=chunk_mb), vocab_size=shape.vocab,
+                                    img_dim=shape.img_dim,
                                     n_regions=shape.n_regions).to(device)
         self.cost = LearnableCost(shape.batch, init=self.cfg.cost_init).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=2e-4)

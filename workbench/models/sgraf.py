@@ -246,16 +246,23 @@ class SGRAFHead(nn.Module):
 
     # ------------------------------------------------------------------ internals
     def _all_pairs(self, regions: Tensor, captions: Captions, img_glob: Tensor, txt_glob: Tensor) -> Tensor:
-        order = torch.argsort(captions.lengths.cpu(), descending=True, stable=True).to(regions.device)
+        # chunks are planned on the host from one copy of the lengths (one device sync per call, none per chunk)
+        lengths = captions.lengths.cpu()
+        order = torch.argsort(lengths, descending=True, stable=True)
         n = regions.shape[0]
         # Training keeps all images in every chunk (SAF's per-caption BatchNorm statistics need them);
         # in eval BatchNorm uses running statistics, so images may be chunked as well.
-        image_step = n if self.training else max(1, self._budget() // (int(captions.lengths.max()) * self.dim))
+        image_step = n if self.training else max(1, self._budget() // (int(lengths.max()) * self.dim))
+        # the node-row bound keeps CPU passes in cache; a GPU is bounded by the memory budget alone
+        node_rows = self.chunk_node_rows if regions.device.type == "cpu" else 2**62
         out = regions.new_empty(n, len(captions))
         for start in range(0, n, image_step):
             rows = slice(start, min(n, start + image_step))
-            for chunk in self._caption_chunks(order, captions.lengths, rows.stop - rows.start):
-                nodes, mask = self._nodes(regions[rows], img_glob[rows], captions.select(chunk), txt_glob[chunk])
+            for chunk in self._caption_chunks(order, lengths, rows.stop - rows.start, node_rows=node_rows):
+                longest = int(lengths[chunk[0]])  # the chunk's first caption is its longest
+                chunk = chunk.to(regions.device, non_blocking=True)
+                nodes, mask = self._nodes(regions[rows], img_glob[rows], captions.select(chunk, longest=longest),
+                                          txt_glob[chunk])
                 out[rows, chunk] = self._reduce(nodes, mask).to(out.dtype)
         return out
 
@@ -270,16 +277,18 @@ class SGRAFHead(nn.Module):
     #: nodes) at 12-16 (20-27k rows; all 128 captions in one chunk +84 %, 4 captions +38 %).
     chunk_node_rows = 27_000
 
-    def _caption_chunks(self, order: Tensor, lengths: Tensor, n_images: int) -> list[Tensor]:
+    def _caption_chunks(self, order: Tensor, lengths: Tensor, n_images: int, *,
+                        node_rows: int | None = None) -> list[Tensor]:
         """Split captions (sorted longest first) so each chunk's ``[n, m_c, L, d]`` fits the memory budget and
-        its ``n * m_c * (L + 1)`` node rows stay within :attr:`chunk_node_rows`."""
+        its ``n * m_c * (L + 1)`` node rows stay within ``node_rows`` (default :attr:`chunk_node_rows`)."""
         budget = self._budget()
+        node_rows = self.chunk_node_rows if node_rows is None else node_rows
         chunks, start = [], 0
-        lengths_sorted = lengths.to(order.device)[order]
+        lengths_sorted = lengths.to(order.device)[order].tolist()
         while start < len(order):
             longest = int(lengths_sorted[start])
             per_caption = n_images * longest * self.dim
-            size = max(1, min(budget // max(per_caption, 1), self.chunk_node_rows // (n_images * (longest + 1))))
+            size = max(1, min(budget // max(per_caption, 1), node_rows // (n_images * (longest + 1))))
             chunks.append(order[start:start + size])
             start += size
         return chunks
