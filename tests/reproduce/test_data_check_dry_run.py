@@ -79,6 +79,8 @@ def test_dry_run_paper_without_and_with_a_gpu_row(tmp_path: Path, monkeypatch: p
     bench = tmp_path / "BENCHMARKS.md"
     plan = dry_run("table1", "paper", tmp_path / "runs", benchmarks=bench)
     assert len(plan.plans) == 96 and all(p.seconds is None for p in plan.plans)
+    f30k_l2rm = next(p for p in plan.plans if p.id == "f30k-l2rm-sgr-0.6-s0")
+    assert f30k_l2rm.epochs == 40 and f30k_l2rm.steps == 40 * (145_000 // 128)
     assert "GPU cost unknown" in plan.render() and "missing data" in plan.render()
     summary: dict[str, object] = {key: 1.0 for _, key in ROW_COLUMNS}
     summary.update(date="2026-12-08", device="H200", shape="paper", batch=128, projection_precision="bf16")

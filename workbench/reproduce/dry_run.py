@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workbench.bench.shapes import DATASET_PAIRS
 from workbench.config import TrainConfig
 from workbench.errors import ConfigError, RunDirError
 from workbench.reproduce.data_check import NeededFile, missing_files
@@ -50,6 +51,7 @@ class SettingPlan:
     epochs: int
     seconds: float | None  # estimated cost of running it (None: unknown); 0 when done
     basis: str  # where the estimate comes from
+    steps: int | None = None  # training steps of the whole run (paper datasets: pairs // batch per epoch)
 
 
 @dataclass(frozen=True)
@@ -76,11 +78,16 @@ class DryRun:
         unit = "GPU h" if self.kind == "paper" else "CPU h"
         width = max([len(p.id) for p in self.plans] + [7])
         lines = [f"{self.target} --preset {self.kind}: {len(self.plans)} settings in {self.root}",
-                 f"{'setting':<{width}}  {'status':<7} {'epochs':>6} {unit:>8}  basis"]
+                 f"{'setting':<{width}}  {'status':<7} {'epochs':>6} {'steps':>7} {unit:>8}  basis"]
         for p in self.plans:
             cost = "-" if p.done else ("?" if p.seconds is None else f"{p.seconds / 3600:.2f}")
-            lines.append(f"{p.id:<{width}}  {'done' if p.done else 'to run':<7} {p.epochs:>6} {cost:>8}  {p.basis}")
+            steps = "-" if p.steps is None else str(p.steps)
+            lines.append(f"{p.id:<{width}}  {'done' if p.done else 'to run':<7} {p.epochs:>6} {steps:>7} {cost:>8}  "
+                         f"{p.basis}")
         todo = [p for p in self.plans if not p.done]
+        total_steps = sum(p.steps or 0 for p in todo)
+        if total_steps:
+            lines.append(f"training steps to run: {total_steps} (per epoch: training pairs // batch)")
         lines.append(f"done: {len(self.plans) - len(todo)} of {len(self.plans)}; to run: {len(todo)}, estimated "
                      f"{self.remaining_seconds / 3600:.1f} {unit}"
                      + (f" (+ {len(self.unknown)} setting(s) of unknown cost)" if self.unknown else ""))
@@ -182,6 +189,7 @@ def dry_run(target_name: str, kind: str, run_root: str | Path, *, sets: Sequence
             seconds, basis = epochs * CPU_EPOCH_SECONDS[s.preset], f"{CPU_EPOCH_SECONDS[s.preset]:.0f} s/epoch (2-core table)"
         else:
             seconds, basis = None, f"no measured epoch time for {s.preset}"
-        plans.append(SettingPlan(s.id, s.preset, done, epochs, seconds, basis))
+        steps = DATASET_PAIRS[cfg.data.dataset] // cfg.optim.batch_size * epochs if cfg.data.dataset in DATASET_PAIRS else None
+        plans.append(SettingPlan(s.id, s.preset, done, epochs, seconds, basis, steps))
     return DryRun(target.name, kind, root, plans, missing_files(todo_configs),
                   costs.source if costs is not None else None, note)
