@@ -209,8 +209,8 @@ class EvalConfig(Section):
     caption_chunk: int = bounded(640, ge=1)
     coco_5fold: bool = True
     on_device: str = choice("auto", "auto", "on", "off",
-                            doc="exhaustive (non-COCO) ranks counted on the scoring device, score blocks never "
-                            "copied to the host (auto: on CUDA)")
+                            doc="exhaustive ranks counted on the scoring device, score blocks never copied to "
+                            "the host (auto: on CUDA)")
     memory_mb: float = bounded(256.0, gt=0.0, doc="memory budget (MB) of one on-device score block")
 
 

@@ -103,6 +103,12 @@ def encode_split(model: RetrievalModel, split: EvalSplit, device: torch.device, 
     return EncodedSplit(model, torch.cat(regions), Captions(words, lengths))
 
 
+def _fold(enc: EncodedSplit, i0: int, i1: int, k: int) -> EncodedSplit:
+    """Images ``[i0, i1)`` of an encoded split and their ``k`` captions each."""
+    return EncodedSplit(enc.model, enc.regions[i0:i1],
+                        Captions(enc.captions.words[k * i0:k * i1], enc.captions.lengths[k * i0:k * i1]))
+
+
 @torch.no_grad()
 def device_ranks(encoded: Sequence[EncodedSplit], captions_per_image: int, combine: Combine = _activated, *,
                  memory_mb: float = 256.0, pair_chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -244,9 +250,9 @@ def evaluate_split(models: Sequence[RetrievalModel], split: EvalSplit, device: t
                    memory_mb: float = 256.0) -> dict[str, RetrievalMetrics]:
     """Metrics of the combined models on ``split``: ``{"all": ...}``, plus ``"5fold"`` / ``"5k"`` for COCO.
 
-    ``on_device`` (exhaustive, not COCO): ranks are counted on the scoring device in blocks of at most
-    ``memory_mb`` (:func:`device_ranks`); otherwise ``image_chunk x caption_chunk`` blocks are streamed to
-    the host. Both give the same ranks.
+    ``on_device`` (exhaustive): ranks are counted on the scoring device in blocks of at most ``memory_mb``
+    (:func:`device_ranks`; COCO: the 5K matrix and each 1K fold); otherwise ``image_chunk x caption_chunk``
+    blocks are streamed to the host. Both give the same ranks.
 
     ``shortlist_models`` (shortlist mode): the models whose global embeddings pick the candidates, e.g. a
     VSE run on the same data; by default the evaluated models' own mean-pooled embeddings.
@@ -265,9 +271,17 @@ def evaluate_split(models: Sequence[RetrievalModel], split: EvalSplit, device: t
         candidates = [encode_split(m, split, device) for m in shortlist_models] or None
         i2t, t2i = shortlist_ranks(encoded, k, shortlist_k, combine, candidates)
         return {"all": metrics_from_ranks(i2t, t2i)}
-    if on_device and not coco:
-        i2t, t2i = device_ranks(encoded, k, combine, memory_mb=memory_mb)
-        return {"all": metrics_from_ranks(i2t, t2i)}
+    if on_device:
+        full = metrics_from_ranks(*device_ranks(encoded, k, combine, memory_mb=memory_mb))
+        if not coco:
+            return {"all": full}
+        if n_img % 5:
+            raise ConfigError(f"COCO's 5-fold protocol needs a multiple of 5 images, got {n_img}")
+        size = n_img // 5
+        folds = [metrics_from_ranks(*device_ranks([_fold(e, f * size, (f + 1) * size, k) for e in encoded], k,
+                                                  combine, memory_mb=memory_mb)) for f in range(5)]
+        mean = RetrievalMetrics.average(folds)
+        return {"all": mean, "5fold": mean, "5k": full}
     sim, pairs = similarity_fn(encoded, combine), pair_fn(encoded, combine)
     if coco:
         folds = coco_5fold(sim, n_images=n_img, captions_per_image=k, image_chunk=image_chunk,

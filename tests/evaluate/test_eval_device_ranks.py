@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -79,3 +81,17 @@ def test_evaluate_split_on_device_equals_the_host_stream(kinds: tuple[str, ...])
     host = evaluate_split(models, split, cpu, image_chunk=5, caption_chunk=7)["all"]
     device = evaluate_split(models, split, cpu, on_device=True, memory_mb=2e-3)["all"]
     assert device.as_dict() == host.as_dict()
+
+
+def test_coco_protocol_on_device_equals_the_host_stream() -> None:
+    shape = BenchShape.smoke()
+    split = random_eval_split(dataclasses.replace(shape, eval_images=20), 2)  # 5 folds of 4 images
+    torch.manual_seed(1)
+    models = [RetrievalModel(shape.model_config("sgr"), vocab_size=shape.vocab, img_dim=shape.img_dim,
+                             n_regions=shape.n_regions)]
+    cpu = torch.device("cpu")
+    host = evaluate_split(models, split, cpu, coco=True, image_chunk=3, caption_chunk=11)
+    device = evaluate_split(models, split, cpu, coco=True, on_device=True, memory_mb=1e-3)
+    assert set(device) == {"all", "5fold", "5k"}
+    for key in device:
+        assert device[key].as_dict() == pytest.approx(host[key].as_dict()), key
