@@ -54,6 +54,8 @@ class DataConfig(Section):
     test_split: str = "test"
     val_images: int = bounded(1000, ge=1, doc="validation uses the first N images (official: 1000)")
     train_images: int = bounded(0, ge=0, doc="use only the first N training images (0 = all)")
+    loader_workers: int = bounded(0, ge=0, doc="background processes reading training batches (0 = none)")
+    pin_memory: bool = True  # CUDA: page-locked batches, non-blocking copies (always off on the CPU)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +74,9 @@ class ModelConfig(Section):
     saf_bn: str = choice("per_caption", "per_caption", "per_call",
                          doc="SAF BatchNorm statistics in training: per caption (official loop) or per caption chunk")
     chunk_mb: float = bounded(96.0, gt=0.0, doc="memory budget (MB) of the pairwise head's largest chunk")
-    head_precision: str = choice("fp32", "fp32", "bf16",
-                                 doc="pairwise head arithmetic: fp32, or bf16 autocast (logits stay fp32)")
+    head_precision: str = choice("fp32", "fp32", "bf16", "auto",
+                                 doc="pairwise head arithmetic: fp32, bf16 autocast (logits stay fp32), or auto "
+                                 "(bf16 on CUDA, fp32 on the CPU)")
     # SGR: losses with few non-zero gradient entries (hardest-negative triplet) back-propagate through those
     # pairs only (workbench.models.sparse_grad); the same gradients to rounding, a 2.2-2.5x cheaper step
     sparse_grad: bool = True
@@ -208,6 +211,10 @@ class EvalConfig(Section):
     image_chunk: int = bounded(128, ge=1)
     caption_chunk: int = bounded(640, ge=1)
     coco_5fold: bool = True
+    on_device: str = choice("auto", "auto", "on", "off",
+                            doc="exhaustive ranks counted on the scoring device, score blocks never copied to "
+                            "the host (auto: on CUDA)")
+    memory_mb: float = bounded(256.0, gt=0.0, doc="memory budget (MB) of one on-device score block")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,6 +237,7 @@ class TrainConfig(Section):
     seed: int = bounded(0, ge=0, doc="training seed (data order, initialisation, every random draw)")
     device: str = choice("auto", "auto", "cpu", "cuda")
     threads: int = bounded(0, ge=0, doc="torch intra-op threads (0 = leave as is)")
+    tf32: bool = False  # CUDA: TensorFloat-32 for the fp32 matrix products (torch matmul precision "high")
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)

@@ -95,7 +95,10 @@ PAPER_CODE_BEHAVIOUR: dict[str, dict[str, Any]] = {
 _CODE_NOTES = {"ncr": "NCR code's margin broadcasting", "bicro": "BiCro code's margin broadcasting, label "
                "scatter and BetaMixture1D"}
 
-_PAPER_MODEL = {"word_dim": 300, "embed_size": 1024, "sim_dim": 256, "sgr_step": 3, "smooth": 9.0}
+#: the paper's model sizes; for a GPU, the pairwise head under bf16 autocast on CUDA (fp32 on a CPU) and
+#: 512 MB chunks of its pairs (fewer, larger kernels; the values do not depend on the chunking)
+_PAPER_MODEL = {"word_dim": 300, "embed_size": 1024, "sim_dim": 256, "sgr_step": 3, "smooth": 9.0,
+                "head_precision": "auto", "chunk_mb": 512.0}
 _DATASET = {
     # model selection as the official code (inherited from NCR's data.py): the first 1000 dev captions of
     # F30K's per-caption dev features, i.e. the first 200 images with their 5 captions each

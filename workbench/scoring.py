@@ -80,21 +80,69 @@ class EncodedSplit:
 
 @torch.no_grad()
 def encode_split(model: RetrievalModel, split: EvalSplit, device: torch.device, batch: int = 256) -> EncodedSplit:
-    """Encode all images and captions of ``split`` with ``model`` in eval mode."""
+    """Encode all images and captions of ``split`` with ``model`` in eval mode.
+
+    Captions are encoded in length-bucketed batches (sorted by length, so each batch pads to nearly its
+    own length) and put back in split order; each caption's encoding does not depend on its batch.
+    """
     model.eval()
     regions = [model.encode_images(split.image_tensor(np.arange(s, min(s + batch, split.n_images))).to(device))
                for s in range(0, split.n_images, batch)]
     n_cap = len(split.captions)
     longest = int(split.captions.lengths.max())
-    words = []
-    lengths = []
+    order = np.argsort(split.captions.lengths, kind="stable")
+    words = torch.zeros(n_cap, longest, model.text_encoder.embed_size, device=device)
+    lengths = torch.zeros(n_cap, dtype=torch.long, device=device)
     for s in range(0, n_cap, batch):
-        tokens, lens = split.captions.batch(np.arange(s, min(s + batch, n_cap)))
+        index = order[s:s + batch]
+        tokens, lens = split.captions.batch(index)
         enc = model.encode_captions(tokens.to(device), lens.to(device))
-        pad = longest - enc.words.shape[1]
-        words.append(torch.nn.functional.pad(enc.words, (0, 0, 0, pad)))
-        lengths.append(enc.lengths)
-    return EncodedSplit(model, torch.cat(regions), Captions(torch.cat(words), torch.cat(lengths)))
+        where = torch.as_tensor(index, device=device)
+        words[where, : enc.words.shape[1]] = enc.words.to(words.dtype)
+        lengths[where] = enc.lengths.to(lengths.dtype)
+    return EncodedSplit(model, torch.cat(regions), Captions(words, lengths))
+
+
+def _fold(enc: EncodedSplit, i0: int, i1: int, k: int) -> EncodedSplit:
+    """Images ``[i0, i1)`` of an encoded split and their ``k`` captions each."""
+    return EncodedSplit(enc.model, enc.regions[i0:i1],
+                        Captions(enc.captions.words[k * i0:k * i1], enc.captions.lengths[k * i0:k * i1]))
+
+
+@torch.no_grad()
+def device_ranks(encoded: Sequence[EncodedSplit], captions_per_image: int, combine: Combine = _activated, *,
+                 memory_mb: float = 256.0, pair_chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """0-based i2t / t2i ranks of the combined models, every score block kept on the scoring device.
+
+    The ground-truth pairs are scored as aligned pairs, then :func:`workbench.evaluate.device_ranks.ranks_on_device`
+    visits blocks of at most ``memory_mb`` (same ranks as the host-side stream of :func:`evaluate_split`).
+    """
+    from workbench.evaluate.device_ranks import ranks_on_device
+
+    device = encoded[0].regions.device
+    n_cap = len(encoded[0].captions)
+    k = captions_per_image
+
+    def combined(fn: Callable[[EncodedSplit], Tensor]) -> Tensor:
+        total = None
+        for enc in encoded:
+            values = fn(enc).float()
+            total = values if total is None else total + values
+        assert total is not None
+        return total / len(encoded)
+
+    parts = []
+    for s in range(0, n_cap, pair_chunk):
+        cap = torch.arange(s, min(s + pair_chunk, n_cap), device=device)
+        parts.append(combined(lambda e, cap=cap: combine(e.model, e.model.aligned_logits(
+            e.regions[cap // k], e.captions.select(cap)))))
+    gt = torch.cat(parts)
+
+    def block(r0: int, r1: int, c0: int, c1: int) -> Tensor:
+        return combined(lambda e: combine(e.model, e.model.logits(e.regions[r0:r1], e.captions.select(slice(c0, c1)))))
+
+    ranks = ranks_on_device(block, gt, k, memory_mb=memory_mb)
+    return ranks.i2t, ranks.t2i
 
 
 def similarity_fn(encoded: Sequence[EncodedSplit], combine: Combine = _activated
@@ -198,8 +246,13 @@ def shortlist_ranks(encoded: Sequence[EncodedSplit], captions_per_image: int, k:
 def evaluate_split(models: Sequence[RetrievalModel], split: EvalSplit, device: torch.device, *,
                    mode: str = "exhaustive", shortlist_k: int = 50, image_chunk: int = 128,
                    caption_chunk: int = 640, coco: bool = False, combine: Combine = _activated,
-                   shortlist_models: Sequence[RetrievalModel] = ()) -> dict[str, RetrievalMetrics]:
+                   shortlist_models: Sequence[RetrievalModel] = (), on_device: bool = False,
+                   memory_mb: float = 256.0) -> dict[str, RetrievalMetrics]:
     """Metrics of the combined models on ``split``: ``{"all": ...}``, plus ``"5fold"`` / ``"5k"`` for COCO.
+
+    ``on_device`` (exhaustive): ranks are counted on the scoring device in blocks of at most ``memory_mb``
+    (:func:`device_ranks`; COCO: the 5K matrix and each 1K fold); otherwise ``image_chunk x caption_chunk``
+    blocks are streamed to the host. Both give the same ranks.
 
     ``shortlist_models`` (shortlist mode): the models whose global embeddings pick the candidates, e.g. a
     VSE run on the same data; by default the evaluated models' own mean-pooled embeddings.
@@ -218,6 +271,17 @@ def evaluate_split(models: Sequence[RetrievalModel], split: EvalSplit, device: t
         candidates = [encode_split(m, split, device) for m in shortlist_models] or None
         i2t, t2i = shortlist_ranks(encoded, k, shortlist_k, combine, candidates)
         return {"all": metrics_from_ranks(i2t, t2i)}
+    if on_device:
+        full = metrics_from_ranks(*device_ranks(encoded, k, combine, memory_mb=memory_mb))
+        if not coco:
+            return {"all": full}
+        if n_img % 5:
+            raise ConfigError(f"COCO's 5-fold protocol needs a multiple of 5 images, got {n_img}")
+        size = n_img // 5
+        folds = [metrics_from_ranks(*device_ranks([_fold(e, f * size, (f + 1) * size, k) for e in encoded], k,
+                                                  combine, memory_mb=memory_mb)) for f in range(5)]
+        mean = RetrievalMetrics.average(folds)
+        return {"all": mean, "5fold": mean, "5k": full}
     sim, pairs = similarity_fn(encoded, combine), pair_fn(encoded, combine)
     if coco:
         folds = coco_5fold(sim, n_images=n_img, captions_per_image=k, image_chunk=image_chunk,
@@ -242,4 +306,6 @@ def evaluate(models: Sequence[RetrievalModel], split: EvalSplit, split_name: str
     return evaluate_split(models, split, device, mode=mode or cfg.eval.mode,
                           shortlist_k=shortlist_k or cfg.eval.shortlist_k, image_chunk=cfg.eval.image_chunk,
                           caption_chunk=cfg.eval.caption_chunk, coco=is_coco_test(cfg, split, split_name),
-                          combine=combination(cfg), shortlist_models=shortlist_models)
+                          combine=combination(cfg), shortlist_models=shortlist_models,
+                          on_device=cfg.eval.on_device == "on" or (cfg.eval.on_device == "auto" and device.type == "cuda"),
+                          memory_mb=cfg.eval.memory_mb)

@@ -39,6 +39,7 @@ from workbench.data.noise import save_noise_index
 from workbench.errors import ConfigError, RunDirError
 from workbench.methods import build_method
 from workbench.methods.base import EpochContext, EpochStats, Method
+from workbench.precision import check_tf32, matmul_precision
 from workbench.runlock import RunLock
 from workbench.runs import (
     RunResult,
@@ -224,9 +225,10 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
         if not Path(run_dir).is_dir():
             raise RunDirError(f"{run_dir}: no run directory to resume")
         cfg = resume_config(_load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt"), resume_overrides)
+    device = resolve_device(cfg.device)
+    check_tf32(cfg.tf32, device)  # before a run directory exists
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
     info, device = distributed.init_distributed(device)
     if resume and run_dir is None:
         raise ConfigError("resume=True needs the run directory to continue")
@@ -298,7 +300,8 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
         if ckpt_state is not None:
             method.load_state_dict(ckpt_state["method"])
             torch.set_rng_state(ckpt_state["torch_rng"])
-        result = _train(cfg, data, method, device, writer, hooks, start_epoch, best)
+        with matmul_precision(cfg.tf32, device):
+            result = _train(cfg, data, method, device, writer, hooks, start_epoch, best)
     except BaseException as exc:
         if writer is not None:
             writer.finish("failed", exc)

@@ -1,4 +1,4 @@
-"""``workbench bench``: performance benchmarks, one subcommand each (``ot``; more join the group).
+"""``workbench bench``: performance benchmarks, one subcommand each (``ot``, ``step``, ``gpu``).
 
 Each subcommand prints one JSON line with ``--json`` (for scripts and CI) or a short table otherwise.
 """
@@ -23,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     _register_ot(group)
     _register_step(group)
+    _register_gpu(group)
 
 
 def _emit(figures: dict[str, Any], as_json: bool, keys: list[str]) -> None:
@@ -128,3 +129,63 @@ def _run_step(args: argparse.Namespace) -> int:
         row = bench_step(batch, kind=args.kind, repeats=args.repeats, bf16=not args.no_bf16, l2rm=args.l2rm)
         print(json.dumps(row), flush=True)
     return 0
+
+
+def _register_gpu(group: argparse._SubParsersAction) -> None:
+    parser = group.add_parser(
+        "gpu",
+        help="the L2RM/SAF training step, SGRAF evaluation and paper-grid projections on this GPU",
+        description="On F30K-shaped random data at the paper's sizes: the L2RM training step at batch 128 "
+        "(cost update + rematch half with its OT solve + clean triplet half) for SGR and SAF, batched in "
+        "fp32 / tf32 / bf16 and through the per-caption loop reference (checked to agree first): seconds per "
+        "step, peak memory, ratios; the exhaustive SGRAF evaluation of 1000 x 5000; projected GPU hours of an "
+        "F30K epoch, a Table 1 row and the whole Table 1 grid; a 2-process step when 2 GPUs are visible. "
+        "Appends a row to benchmarks/BENCHMARKS.md. --smoke runs tiny sizes (CPU seconds) and checks its "
+        "own output; it exits 1 when a check fails.",
+    )
+    parser.add_argument("--json", action="store_true", help="JSON lines, one per section, then the summary")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, checked outputs, no row recorded")
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")
+    parser.add_argument("--no-ddp", action="store_true", help="skip the 2-process step")
+    record = parser.add_mutually_exclusive_group()
+    record.add_argument("--record", action="store_true", help="append the row also in --smoke mode")
+    record.add_argument("--no-record", action="store_true", help="do not append a row to BENCHMARKS.md")
+    parser.add_argument("--benchmarks", default=None,
+                        help="the markdown file to append to (default: the checkout's benchmarks/BENCHMARKS.md)")
+    parser.add_argument("--out", default=None, help="also write the JSON lines to this file")
+    parser.set_defaults(func=_run_gpu)
+
+
+def _run_gpu(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from workbench.bench.gpu import check_result, default_benchmarks_file, run_gpu_bench
+    from workbench.bench.gpu_table import record_row
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    lines: list[str] = []
+
+    def emit(section: dict[str, Any]) -> None:
+        lines.append(json.dumps(section))
+        if args.json:
+            print(lines[-1], flush=True)
+
+    summary = run_gpu_bench(smoke=args.smoke, device=device, ddp=not args.no_ddp, emit=emit)
+    problems = check_result(summary)
+    summary["checks"] = problems or "passed"
+    emit({"section": "summary", **summary})
+    if not args.json:
+        _emit(summary, False, [k for k in summary if not isinstance(summary[k], (list, dict))])
+    if args.out:
+        Path(args.out).write_text("\n".join(lines) + "\n")
+    if (args.record or not args.smoke) and not args.no_record:
+        path = Path(args.benchmarks) if args.benchmarks else default_benchmarks_file()
+        record_row(summary, path)
+        print(f"row appended to {path}", file=sys.stderr)
+    for problem in problems:
+        print(f"check failed: {problem}", file=sys.stderr)
+    return 1 if problems else 0

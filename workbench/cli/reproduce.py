@@ -26,11 +26,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="grid axis (comma list) or training override; repeatable")
     parser.add_argument("--kernel", default="workbench", help="Jupyter kernel name (default: workbench)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the grid, which settings are done and the estimated cost of the rest "
+                        "(CPU: measured seconds per epoch; GPU: the `workbench bench gpu` row of "
+                        "BENCHMARKS.md), and the missing data; run nothing")
+    parser.add_argument("--benchmarks", default=None,
+                        help="with --dry-run --preset paper: the BENCHMARKS.md holding the GPU row "
+                        "(default: the checkout's benchmarks/BENCHMARKS.md)")
     parser.set_defaults(func=_reproduce)
 
 
 def _reproduce(args: argparse.Namespace) -> int:
     from workbench.reproduce import reproduce
+
+    if args.dry_run:
+        from pathlib import Path
+
+        from workbench.reproduce.dry_run import dry_run
+
+        plan = dry_run(args.target, args.preset, args.run_root, sets=args.sets,
+                       benchmarks=Path(args.benchmarks) if args.benchmarks else None)
+        print(plan.render())
+        return 0
 
     def event(sid: str, what: str) -> None:
         print(f"[{what:>6}] {sid}", file=sys.stderr, flush=True)

@@ -100,6 +100,11 @@ class Batch:
         return Batch(self.images.to(device), self.tokens.to(device), self.lengths.to(device),
                      self.captions, self.image_ids)
 
+    def pin_memory(self) -> Batch:
+        """The tensors in page-locked memory (asynchronous host-to-device copies; CUDA machines only)."""
+        return Batch(self.images.pin_memory(), self.tokens.pin_memory(), self.lengths.pin_memory(),
+                     self.captions, self.image_ids)
+
 
 def _read_images(images: np.ndarray, index: np.ndarray) -> torch.Tensor:
     """Gather rows of a (memory-mapped) feature array in sorted order, then restore the order."""

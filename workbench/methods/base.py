@@ -233,6 +233,14 @@ class Method(ABC):
         """Scores ``[n_img, n_cap]`` of raw images and captions (see :func:`shared_pair_scores`)."""
         return shared_pair_scores(model, images, tokens, lengths, logits=logits, sparse_loss=sparse_loss)
 
+    def train_batches(self, order: list[np.ndarray]) -> Iterator[Batch]:
+        """The training batches of ``order`` on the device, read as ``data.loader_workers`` /
+        ``data.pin_memory`` say (:func:`workbench.data.loader.iterate_batches`; same batches either way)."""
+        from workbench.data.loader import iterate_batches, loader_settings
+
+        settings = loader_settings(self.cfg.data.loader_workers, self.cfg.data.pin_memory, self.device)
+        return iterate_batches(self.data.train, order, self.device, settings)
+
     def batch_scores(self, model: RetrievalModel, batch: Batch, *, logits: bool = False,
                      sparse_loss: bool = False) -> Tensor:
         """Scores ``[B, B]`` of a training batch (image i paired with caption i).

@@ -140,9 +140,8 @@ class L2RM(Method):
         batches = batch_order(np.arange(self.data.train.n_pairs), cfg.optim.batch_size,
                               ctx.rng(0, cfg.seed), drop_last=True)
         meter = LossMeter()
-        for step, idx in enumerate(batches):
-            scores = self.batch_scores(model, self.data.train.batch(idx),
-                                       sparse_loss=cfg.l2rm.warmup_loss in SPARSE_WARMUP_LOSSES)
+        for step, batch in enumerate(self.train_batches(batches)):
+            scores = self.batch_scores(model, batch, sparse_loss=cfg.l2rm.warmup_loss in SPARSE_WARMUP_LOSSES)
             terms = warmup_loss(scores, cfg.l2rm.warmup_loss, tau=cfg.l2rm.tau, margin=cfg.optim.margin,
                                 epsilon=cfg.l2rm.rce_epsilon)
             loss = total_loss(terms)
@@ -228,6 +227,7 @@ class L2RM(Method):
         about per step); :meth:`_ot_verdict` reports the epoch's count and applies the failure policy.
         """
         c = self.cfg.l2rm
+        cost = cost.float()  # the solver's float32 numerics, whatever the scores' dtype (a no-op in fp32)
         if c.partial:
             res = partial_ot(cost, mass=c.rho, eps=c.lam, mask=mask, formulation=c.ot_formulation,
                              tol=c.ot_tol, max_iter=c.ot_max_iter, stop_rule=c.ot_stop, accuracy="ignore",
@@ -283,8 +283,7 @@ class L2RM(Method):
         weights = {"triplet_loss": c.clean_weight, "rematch_loss": c.rematch_weight}
         meter = LossMeter()
         model.train()
-        for step, cidx in enumerate(clean_batches):
-            clean = train.batch(cidx)
+        for step, clean in enumerate(self.train_batches(clean_batches)):
             terms: dict[str, Tensor | float] = {}
             rematch_terms: dict[str, Tensor] = {}
             if noisy is not None:

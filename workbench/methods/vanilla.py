@@ -27,10 +27,10 @@ class Vanilla(Method):
         batches = batch_order(np.arange(self.data.train.n_pairs), cfg.optim.batch_size,
                               ctx.rng(0, cfg.seed), drop_last=True)
         meter = LossMeter()
-        for step, idx in enumerate(batches):
+        for step, batch in enumerate(self.train_batches(batches)):
             warmup = ctx.phase == "warmup"
             sparse = not warmup or cfg.vanilla.warmup_loss in SPARSE_WARMUP_LOSSES
-            scores = self.batch_scores(model, self.data.train.batch(idx), sparse_loss=sparse)
+            scores = self.batch_scores(model, batch, sparse_loss=sparse)
             if warmup:
                 terms = warmup_loss(scores, cfg.vanilla.warmup_loss, tau=cfg.vanilla.tau, margin=cfg.optim.margin)
             else:

@@ -53,10 +53,14 @@ class Captions:
         steps = torch.arange(self.words.shape[1], device=self.words.device)
         return steps[None, :] < self.lengths.to(self.words.device)[:, None]
 
-    def select(self, index: Tensor | slice) -> Captions:
-        """A subset of captions, trimmed to the longest caption kept (less padding downstream)."""
+    def select(self, index: Tensor | slice, *, longest: int | None = None) -> Captions:
+        """A subset of captions, trimmed to the longest caption kept (less padding downstream).
+
+        ``longest``: that length when the caller knows it (saves reading it back from the device).
+        """
         lengths = self.lengths[index]
-        longest = int(lengths.max()) if lengths.numel() else 0
+        if longest is None:
+            longest = int(lengths.max()) if lengths.numel() else 0
         return Captions(self.words[index][:, :longest], lengths)
 
     def to(self, device: torch.device | str) -> Captions:

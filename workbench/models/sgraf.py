@@ -149,8 +149,8 @@ class SGRAFHead(nn.Module):
                  smooth: float = 9.0, dropout: float = 0.4, saf_bn: str = "per_caption",
                  chunk_mb: float = 96.0, precision: str = "fp32") -> None:
         super().__init__()
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"SGRAF head precision must be 'fp32' or 'bf16', got {precision!r}")
+        if precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"SGRAF head precision must be 'fp32', 'bf16' or 'auto', got {precision!r}")
         self.precision = precision
         if kind not in ("sgr", "saf"):
             raise ValueError(f"SGRAF head kind must be 'sgr' or 'saf', got {kind!r}")
@@ -172,10 +172,15 @@ class SGRAFHead(nn.Module):
             self.gate_bn = nn.BatchNorm1d(1)
 
     # ------------------------------------------------------------------ public API
+    def uses_bf16(self, device: torch.device) -> bool:
+        """Whether the head runs under bfloat16 autocast on ``device``: ``precision="bf16"`` always,
+        ``"auto"`` on CUDA only (the CPU keeps fp32 unless asked: few CPUs have fast bf16 units)."""
+        return self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda")
+
     def forward(self, regions: Tensor, captions: Captions, *, sparse_grad: bool = False) -> Tensor:
         """Logits ``[n, m]`` (float32) for every image of ``regions [n, R, d]`` with every caption.
 
-        With ``precision="bf16"`` the head runs under bfloat16 autocast (matrix products in bf16, parameters
+        With ``precision="bf16"`` (or ``"auto"`` on CUDA) the head runs under bfloat16 autocast (matrix products in bf16, parameters
         and gradients in fp32), logits within ~1e-3 of fp32. ``workbench bench step`` at batch 128 on a 2-core
         AMX CPU, against the fp32 per-caption loop: ordinary backward 1.6-1.8x (fp32) and 3.0x (bf16); with
         ``sparse_grad`` and the triplet loss 3.9x (fp32) and 6.0x (bf16).
@@ -203,7 +208,7 @@ class SGRAFHead(nn.Module):
         The global vectors come from :attr:`v_global` / :attr:`t_global` (computed once per batch: their
         BatchNorm and dropout must be shared by every pair).
         """
-        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.uses_bf16(regions.device)):
             return self._all_pairs(regions, captions, img_glob, txt_glob)
 
     def indexed_logits(self, regions: Tensor, captions: Captions, img_glob: Tensor, txt_glob: Tensor,
@@ -219,7 +224,7 @@ class SGRAFHead(nn.Module):
         if image_index.shape != caption_index.shape or image_index.dim() != 1:
             raise ValueError(f"image_index {tuple(image_index.shape)} and caption_index "
                              f"{tuple(caption_index.shape)} must be equal 1-d shapes")
-        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.autocast(regions.device.type, dtype=torch.bfloat16, enabled=self.uses_bf16(regions.device)):
             out = regions.new_empty(image_index.shape[0])
             step = max(1, self._budget() // max(int(captions.lengths.max()) * self.dim, 1))
             for start in range(0, image_index.shape[0], step):
@@ -244,11 +249,15 @@ class SGRAFHead(nn.Module):
 
     # ------------------------------------------------------------------ internals
     def _all_pairs(self, regions: Tensor, captions: Captions, img_glob: Tensor, txt_glob: Tensor) -> Tensor:
-        order = torch.argsort(captions.lengths.cpu(), descending=True, stable=True).to(regions.device)
+        # chunks are planned on the host from one copy of the lengths (one device sync per call, none per chunk)
+        lengths = captions.lengths.cpu()
+        order = torch.argsort(lengths, descending=True, stable=True)
         n = regions.shape[0]
         # Training keeps all images in every chunk (SAF's per-caption BatchNorm statistics need them);
         # in eval BatchNorm uses running statistics, so images may be chunked as well.
-        image_step = n if self.training else max(1, self._budget() // (int(captions.lengths.max()) * self.dim))
+        image_step = n if self.training else max(1, self._budget() // (int(lengths.max()) * self.dim))
+        # the node-row bound keeps CPU passes in cache; a GPU is bounded by the memory budget alone
+        node_rows = self.chunk_node_rows if regions.device.type == "cpu" else 2**62
         out = regions.new_empty(n, len(captions))
         sequential_bn = self.training and self.kind == "saf" and self.saf_bn == "per_caption"
         self._bn_stats = [] if sequential_bn else None
@@ -256,8 +265,11 @@ class SGRAFHead(nn.Module):
         try:
             for start in range(0, n, image_step):
                 rows = slice(start, min(n, start + image_step))
-                for chunk in self._caption_chunks(order, captions.lengths, rows.stop - rows.start):
-                    nodes, mask = self._nodes(regions[rows], img_glob[rows], captions.select(chunk), txt_glob[chunk])
+                for chunk in self._caption_chunks(order, lengths, rows.stop - rows.start, node_rows=node_rows):
+                    longest = int(lengths[chunk[0]])  # the chunk's first caption is its longest
+                    chunk = chunk.to(regions.device, non_blocking=True)
+                    nodes, mask = self._nodes(regions[rows], img_glob[rows], captions.select(chunk, longest=longest),
+                                              txt_glob[chunk])
                     out[rows, chunk] = self._reduce(nodes, mask).to(out.dtype)
                     chunks.append(chunk)
             if self._bn_stats is not None:  # training keeps all images in one row block: each caption once
@@ -293,16 +305,18 @@ class SGRAFHead(nn.Module):
     #: nodes) at 12-16 (20-27k rows; all 128 captions in one chunk +84 %, 4 captions +38 %).
     chunk_node_rows = 27_000
 
-    def _caption_chunks(self, order: Tensor, lengths: Tensor, n_images: int) -> list[Tensor]:
+    def _caption_chunks(self, order: Tensor, lengths: Tensor, n_images: int, *,
+                        node_rows: int | None = None) -> list[Tensor]:
         """Split captions (sorted longest first) so each chunk's ``[n, m_c, L, d]`` fits the memory budget and
-        its ``n * m_c * (L + 1)`` node rows stay within :attr:`chunk_node_rows`."""
+        its ``n * m_c * (L + 1)`` node rows stay within ``node_rows`` (default :attr:`chunk_node_rows`)."""
         budget = self._budget()
+        node_rows = self.chunk_node_rows if node_rows is None else node_rows
         chunks, start = [], 0
-        lengths_sorted = lengths.to(order.device)[order]
+        lengths_sorted = lengths.to(order.device)[order].tolist()
         while start < len(order):
             longest = int(lengths_sorted[start])
             per_caption = n_images * longest * self.dim
-            size = max(1, min(budget // max(per_caption, 1), self.chunk_node_rows // (n_images * (longest + 1))))
+            size = max(1, min(budget // max(per_caption, 1), node_rows // (n_images * (longest + 1))))
             chunks.append(order[start:start + size])
             start += size
         return chunks

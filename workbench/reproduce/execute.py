@@ -177,6 +177,10 @@ def reproduce(target_name: str, kind: str, run_root: str | Path, *, jobs: int = 
         sets: ``key=value`` items: grid axes (comma-separated lists) or training overrides.
         kernel: the Jupyter kernel name (installed by ``scripts/bootstrap.sh``).
         on_event: ``on_event(setting_id, "start"|"done"|"skip"|"failed")`` for progress display.
+
+    Raises:
+        MissingDataError: a data file the unfinished settings need is missing (all of them are named,
+            with their data cards); raised before any notebook starts.
     """
     from workbench.reproduce.collect import collect
 
@@ -206,6 +210,12 @@ def reproduce(target_name: str, kind: str, run_root: str | Path, *, jobs: int = 
         else:
             todo.append(s)
 
+    if todo and not target.whole_grid:  # stop once, before any notebook, when data files are missing
+        from workbench.presets import get_preset
+        from workbench.reproduce.data_check import check_reproduction_data
+
+        check_reproduction_data(target.name, [get_preset(s.preset).config().override([*s.overrides, *extra])
+                                              for s in todo if not s.source])
     if todo:
         from workbench.kernel import ensure_kernel
 
