@@ -225,10 +225,10 @@ def run(cfg: TrainConfig, *, run_root: str | Path = "runs", run_dir: str | Path 
         if not Path(run_dir).is_dir():
             raise RunDirError(f"{run_dir}: no run directory to resume")
         cfg = resume_config(_load_checkpoint(Path(run_dir) / "checkpoints" / "last.pt"), resume_overrides)
-    device = resolve_device(cfg.device)
-    check_tf32(cfg.tf32, device)  # before a run directory exists
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    check_tf32(cfg.tf32, device)  # before a run directory exists
     info, device = distributed.init_distributed(device)
     if resume and run_dir is None:
         raise ConfigError("resume=True needs the run directory to continue")
