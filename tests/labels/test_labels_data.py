@@ -94,3 +94,26 @@ def test_cca_recovers_a_shared_signal(rng: np.random.Generator) -> None:
         fit_cca(x, y, components=6)
     with pytest.raises(DataFormatError, match="same number"):
         fit_cca(x, y[:10])
+
+
+def test_mfeat_and_user_pairs_through_the_track(mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKBENCH_DATA_MIRROR", str(mirror))
+    cfg = LabelDataConfig(dataset="mfeat", root=str(tmp_path / "data"), rate=0.4)
+    data = load_label_data(cfg, seed=1)
+    assert (len(data.train), len(data.val), len(data.test)) == (1350, 150, 500)
+    assert (data.train.image.shape[1], data.train.text.shape[1]) == (240, 76)
+    assert (data.noisy_train[:, 0] != data.train.labels).mean() == pytest.approx(0.4, abs=0.03)
+    kar = load_label_data(LabelDataConfig(dataset="mfeat", root=str(tmp_path / "data"), text_view="kar"), seed=1)
+    assert kar.train.text.shape[1] == 64
+    # a user's file with its own split: its validation rows get noise too, its test rows stay clean
+    rng = np.random.default_rng(0)
+    labels = np.arange(90) % 3
+    split = np.array(["train"] * 60 + ["val"] * 12 + ["test"] * 18)
+    np.savez(tmp_path / "mine.npz", image=rng.normal(size=(90, 5)), text=rng.normal(size=(90, 4)), labels=labels,
+             split=split)
+    user = load_label_data(LabelDataConfig(dataset="user", path=str(tmp_path / "mine.npz"), rate=0.5), seed=0)
+    assert (len(user.train), len(user.val), len(user.test)) == (60, 12, 18)
+    np.testing.assert_array_equal(user.test.labels, labels[72:])
+    assert (user.noisy_train[:, 0] != user.train.labels).sum() == noisy_count(0.5, 60)
+    with pytest.raises(ConfigError, match="dataset 'user' needs data.path"):
+        load_label_data(LabelDataConfig(dataset="user"), seed=0)

@@ -39,3 +39,12 @@ def test_a_grid_whose_settings_collide_is_an_error() -> None:
     target = Target("broken", "table1.py", "a grid that forgets the seed in its ids", grid, ("seeds",))
     with pytest.raises(ConfigError, match="broken: two settings share the run directory 'same'"):
         target.settings("cpu", {})
+
+
+def test_uot_table_axes_become_notebook_parameters() -> None:
+    target = TARGETS["uot-table"]
+    (setting,) = target.settings("cpu", {"datasets": ["wikipedia", "mfeat"], "rates": ["0", "0.4"],
+                                         "ceilings": ["corrected", "none"], "seeds": ["0", "1"]})
+    assert dict(setting.labels) == {"seeds": [0, 1], "datasets": ["wikipedia", "mfeat"],
+                                    "rates": {"symmetric": [0.0, 0.4]}, "ceilings": ["corrected"]}
+    assert {"datasets", "rates", "ceilings"} <= set(target.axes)
