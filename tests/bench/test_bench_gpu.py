@@ -125,6 +125,25 @@ def test_check_result_names_what_is_missing() -> None:
     assert "sgr_l2rm_fp32_peak_mb is None, expected a positive number" in problems
     assert "saf: batched and loop steps differ: no agreement check ran" in problems
     assert "the DDP section is missing" in problems
+    assert "section eval failed: OutOfMemoryError: CUDA out of memory" in check_result(
+        {"eval_error": "OutOfMemoryError: CUDA out of memory"})
+
+
+def test_a_failing_section_is_reported_and_the_others_still_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.bench import gpu
+
+    def broken(*args: object, **kwargs: object) -> dict[str, object]:
+        raise RuntimeError("no memory left")
+
+    monkeypatch.setattr(gpu, "bench_sgraf_eval", broken)
+    sections: list[dict[str, object]] = []
+    summary = gpu.run_gpu_bench(smoke=True, device=CPU, ddp=False, emit=sections.append)
+    assert [s["section"] for s in sections] == ["sgr", "saf", "eval", "projection", "ddp"]
+    assert summary["eval_error"] == "RuntimeError: no memory left"
+    problems = check_result(summary)
+    assert "section eval failed: RuntimeError: no memory left" in problems
+    assert any(p.startswith("section projection failed: KeyError") for p in problems)  # it needs the eval
+    assert summary["sgr_l2rm_fp32_s"] > 0 and summary["ddp"] == "not run: --no-ddp"
 
 
 def test_two_process_step_on_cpu() -> None:

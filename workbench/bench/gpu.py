@@ -113,24 +113,43 @@ def run_gpu_bench(*, smoke: bool = False, device: torch.device | None = None, dd
         if emit is not None:
             emit(section)
 
+    def guarded(name: str, build: Callable[[], dict[str, Any]]) -> None:
+        # one failing section (out of memory, a kernel error) must not lose the others' figures
+        try:
+            section = build()
+        except Exception as exc:  # reported in the section and by check_result, not swallowed
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            section = {"section": name, f"{name}_error": f"{type(exc).__name__}: {exc}"}
+        publish(section)
+
     for backbone in ("sgr", "saf"):
-        publish(_backbone_section(shape, backbone, device, precisions, projection, repeats, loop_repeats, chunk_mb))
-    evals: dict[str, Any] = {"section": "eval"}
-    for precision in ("fp32", "bf16"):
-        figures = bench_sgraf_eval(shape, device, precision=precision, chunk_mb=chunk_mb)
-        evals.update(eval_images=figures["eval_images"], eval_captions=figures["eval_captions"])
-        evals.update({f"eval_{precision}_{key[5:]}": figures[key] for key in ("eval_s", "eval_rsum", "eval_peak_mb")
-                      if key in figures})
-    publish(evals)
-    publish(_projection_section(summary, shape, f"eval_{projection}_s"))
-    available, reason = _ddp_status(ddp)
-    if available:
+        guarded(backbone, lambda b=backbone: _backbone_section(shape, b, device, precisions, projection, repeats,
+                                                               loop_repeats, chunk_mb))
+
+    def evaluation() -> dict[str, Any]:
+        evals: dict[str, Any] = {"section": "eval"}
+        for precision in ("fp32", "bf16"):
+            figures = bench_sgraf_eval(shape, device, precision=precision, chunk_mb=chunk_mb)
+            evals.update(eval_images=figures["eval_images"], eval_captions=figures["eval_captions"],
+                         eval_ranks=figures["eval_ranks"])
+            evals.update({f"eval_{precision}_{key[5:]}": figures[key]
+                          for key in ("eval_s", "eval_rsum", "eval_peak_mb") if key in figures})
+        return evals
+
+    guarded("eval", evaluation)
+    guarded("projection", lambda: _projection_section(summary, shape, f"eval_{projection}_s"))
+
+    def data_parallel() -> dict[str, Any]:
+        available, reason = _ddp_status(ddp)
+        if not available:
+            return {"section": "ddp", "ddp": reason}
         from workbench.bench.ddp_step import bench_ddp_step
 
         figures = bench_ddp_step(shape, precision=projection, chunk_mb=chunk_mb)
-        publish({"section": "ddp", **figures, "ddp": figures["ddp_s"]})
-    else:
-        publish({"section": "ddp", "ddp": reason})
+        return {"section": "ddp", **figures, "ddp": figures["ddp_s"]}
+
+    guarded("ddp", data_parallel)
     return summary
 
 
@@ -145,7 +164,8 @@ def _ddp_status(wanted: bool) -> tuple[bool, str]:
 def check_result(summary: dict[str, Any]) -> list[str]:
     """What is wrong with a bench summary (empty when complete): disagreeing paths, missing or
     non-positive times and memory figures, an evaluation or projection that did not complete."""
-    problems: list[str] = []
+    problems: list[str] = [f"section {key[:-6]} failed: {value}" for key, value in summary.items()
+                           if key.endswith("_error")]
     for backbone in ("sgr", "saf"):
         problems += [f"{backbone}: batched and loop steps differ: {f}" for f in summary.get(f"{backbone}_agree_failures", ["no agreement check ran"])]
         modes = [f"l2rm_{p}" for p in summary.get("precisions", [])] + ["loop", "triplet", "warmup", "forward"]

@@ -183,12 +183,14 @@ class L2RMStep:
         head = self.model.head
         assert head is not None
         head.precision = "bf16" if precision == "bf16" else "fp32"
-        previous = torch.get_float32_matmul_precision()
+        previous, previous_cudnn = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
         torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"  # the GRU's cuDNN kernels too
         try:
             return self._phase(phase, loop, update, torch.Generator().manual_seed(seed))
         finally:
             torch.set_float32_matmul_precision(previous)
+            torch.backends.cudnn.allow_tf32 = previous_cudnn
             head.precision = "fp32"
 
     def _phase(self, phase: str, loop: bool, update: bool, generator: torch.Generator) -> StepOutput:
