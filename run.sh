@@ -73,7 +73,7 @@ echo "                 untransported rows nearly uniform (top-1 ~0.009 vs 1/128 
 echo "  Rematches      rematched captions and whether they fit; precision on the rows that have a fitting caption sits at the"
 echo "                 similarity's own ceiling (8-10 %, chance 1 %): the plan cannot beat the model's ranking"
 echo "                 (docs/rematching.md: cpu-l2rm-sgr, ~1 h, shows the mechanism at work when its warm-up learns:"
-echo "                 top-1 0.99 vs 0.12, ~56 % precision on rows with a fitting caption)"
+echo "                 top-1 0.99 vs 0.13, ~53 % precision on rows with a fitting caption)"
 echo "  Sweeps         test rSum vs rho, the miniature Figure 4 (synthetic tiny, MRate 0.2, one seed: a few points either way is noise)"
 echo "  Label track    MAP of UOT-RCL vs CE at 60 % symmetric noise on Wikipedia, and UOT-RCL's corrected-label confusion"
 echo "  Run config     any run's full configuration; pick two runs to see the settings in which they differ"
