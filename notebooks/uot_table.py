@@ -15,8 +15,8 @@
 # # UOT-RCL — MAP vs label noise (the noisy-label track)
 #
 # Cross-modal retrieval with noisy **class labels**: UOT-RCL (partial-OT label correction with a
-# cross-modal consistent cost, plus OT relation alignment; arXiv 2403.13480, reconstructed in
-# `shared/specs/uot_rcl.md`) against cross-entropy, GCE, MRL and CCA on the same features and networks.
+# cross-modal consistent cost, plus OT relation alignment; arXiv 2403.13480, reconstructed
+# from its paper) against cross-entropy, GCE, MRL and CCA on the same features and networks.
 # MAP over all results on the **clean** test set, image→text, text→image and their mean; the model is
 # selected on the **noisy** validation set (best epoch), and the last epoch is reported too. Cells are
 # mean ± sample std over seeds.

@@ -1,7 +1,7 @@
 """Training configuration: frozen dataclasses that validate themselves and reject unknown keys.
 
 The defaults are the paper's settings (L2RM Appendix D.1 and the official code, see
-``shared/specs/l2rm_code.md``); named presets (:mod:`workbench.presets`) override them for each row of the
+the official code); named presets (:mod:`workbench.presets`) override them for each row of the
 paper's tables and for the CPU demos on the synthetic set. Every value can be overridden with
 ``key=value`` (dotted path or unique leaf name), e.g. ``mrate=0.6`` or ``model.embed_size=256``.
 """

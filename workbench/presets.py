@@ -10,7 +10,7 @@ A preset is a base configuration plus overrides. Names:
   (``synthetic small``: 3000 images, VSE embed 128, 10 epochs). Their settings say what was scaled.
 * ``tiny-{method}-{backbone}`` — ``synthetic tiny``, a couple of epochs: tests and smoke runs.
 
-Paper settings (L2RM Appendix D.1, Table 5 and ``shared/specs``): Adam 2e-4, batch 128, margin 0.2,
+Paper settings (L2RM Appendix D.1, Table 5 and the official code): Adam 2e-4, batch 128, margin 0.2,
 tau 0.05, cost lr 2e-6, rho 0.1, lambda 0.01 / 0.07 / 0.07 (F30K / COCO / CC152K); epochs warm-up + main
 5 + 35, 10 + 20, 10 + 40 with the lr decayed x0.1 after 15 / 10 / 20 main epochs; word 300, embed 1024,
 sim 256. Baselines use their own papers' schedules (:data:`PAPER_SCHEDULES`). The mismatch index of
@@ -107,7 +107,7 @@ _DATASET = {
     "cc152k": {"dataset": "cc152k", "val_split": "dev", "test_split": "test"},
 }
 
-#: CPU settings on the synthetic set (measured on 2 cores: see shared/guides/synthetic_calibration.md).
+#: CPU settings on the synthetic set (measured on 2 cores).
 _CPU = {"dataset": "synthetic", "size": "small", "word_dim": 64, "embed_size": 128, "sim_dim": 64,
         "batch_size": 128, "lr": 1e-3, "warmup_epochs": 4, "epochs": 6, "lr_update": 4, "val_images": 300,
         "device": "cpu", "l2rm.lam": 0.07}

@@ -1,6 +1,6 @@
 """The run directory: the contract between training and everything that looks at a run.
 
-Layout (DESIGN §5)::
+Layout::
 
     <runs_root>/<run_id>/
       run.json            config, preset, dataset, method, seed, versions, status, error, timings

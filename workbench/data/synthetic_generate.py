@@ -79,7 +79,7 @@ _LATER_DEFAULTS: Mapping[str, Any] = MappingProxyType({"frequency_skew": 0.0})
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticConfig(Section):
-    """Settings of the generator; the defaults are the calibrated ones (``guides/synthetic_calibration.md``)."""
+    """Settings of the generator; the defaults are the calibrated ones."""
 
     n_classes: int = bounded(40, ge=2, le=len(CLASS_WORDS), doc="object classes (3-4 synonyms each)")
     n_attributes: int = bounded(10, ge=1, le=len(ATTRIBUTE_WORDS), doc="attributes (3 synonyms each)")

@@ -5,7 +5,7 @@ calibrated on 2 cores (the ``cpu-uot_rcl`` preset; see :mod:`workbench.labels.pr
 ``key=value`` (a dotted path or a unique leaf name), e.g. ``rate=0.8`` or ``uot_rcl.cost=prob``.
 
 Tags in the field docs say where a default comes from: [V] verified in a primary source, [S] secondary,
-[I] this project's inference (``shared/specs/uot_rcl.md``), [C] calibrated here on Wikipedia.
+[I] this project's inference from the paper's text, [C] calibrated here on Wikipedia.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class LabelDataConfig(Section):
     noise: str = choice("symmetric", "symmetric", "asymmetric")
     rate: float = bounded(0.6, ge=0.0, le=1.0, doc="fraction of training labels chosen for noise")
     level: str = choice("pair", "pair", "modality",
-                        doc="pair: one noisy label per pair [I, spec §3]; modality: independent (MRL) [V]")
+                        doc="pair: one noisy label per pair [I]; modality: independent (MRL) [V]")
     noise_seed: int = bounded(-1, ge=-1, doc="seed of the noise and the validation split; -1 = the run seed")
     val_fraction: float = bounded(0.1, gt=0.0, lt=1.0, doc="stratified validation share of train (when the "
                                                              "dataset has no validation split)")
@@ -64,7 +64,7 @@ class LabelDataConfig(Section):
 
 @dataclasses.dataclass(frozen=True)
 class LabelModelConfig(Section):
-    """Two MLPs into a common space and a shared classifier (spec §4.2 [I]; widths [C])."""
+    """Two MLPs into a common space and a shared classifier ([I]; widths [C])."""
 
     hidden: int = bounded(512, ge=1)
     embed_dim: int = bounded(256, ge=2)
@@ -133,10 +133,10 @@ class CCAConfig(Section):
 
 @dataclasses.dataclass(frozen=True)
 class UOTRCLConfig(Section):
-    """UOT-RCL (spec §4): warm-up, partial-OT label correction, OT relation alignment; each part switchable."""
+    """UOT-RCL: warm-up, partial-OT label correction, OT relation alignment; each part switchable."""
 
     warmup_epochs: int = bounded(10, ge=0, doc="CE on the noisy labels before the first correction [I, C]")
-    # --- semantic alignment: progressive partial-OT label correction (spec §4.3-4.4)
+    # --- semantic alignment: progressive partial-OT label correction
     correction: bool = True  # False: ablation 'w/o label correction' (train on the noisy labels)
     cost: str = choice("prob", "knn", "prob", "mix",
                        doc="prob: the modality-averaged classifier probabilities [I, C]; knn: neighbour votes "
@@ -167,7 +167,7 @@ class UOTRCLConfig(Section):
     targets: str = choice("hard", "hard", "soft", doc="hard: row argmax; soft: the normalised plan row")
     unselected_weight: float = bounded(1.0, ge=0.0, doc="CE weight of unselected pairs on their noisy labels [C]")
     sa_weight: float = bounded(1.0, ge=0.0, doc="weight of the semantic-alignment CE")
-    # --- OT relation alignment (spec §4.5)
+    # --- OT relation alignment
     ra_weight: float = bounded(1.0, ge=0.0, doc="lambda of L_ra; 0 = ablation 'w/o relation alignment' [I, C]")
     ra_cost: str = choice("semantic", "semantic", "feature", "relation",
                           doc="semantic: 1 - cos + w * corrected-label disagreement [I, C: carries the corrected "

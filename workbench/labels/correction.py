@@ -1,8 +1,8 @@
 r"""UOT-RCL's semantic alignment: a cross-modal consistent sample-to-class cost and partial-OT label correction.
 
-**Cost** (spec §4.3). A class score ``q_i \in \Delta^C`` per training pair, then ``C_{ij} = -\log(q_{ij} + \delta)``.
+**Cost**. A class score ``q_i \in \Delta^C`` per training pair, then ``C_{ij} = -\log(q_{ij} + \delta)``.
 
-* ``knn`` [S, the generated reimplementation; made principled per spec §4.3 [I]]: neighbour votes in each
+* ``knn`` [S, the generated reimplementation; made principled [I]]: neighbour votes in each
   modality, weighted by whether the neighbour is also a neighbour in the other modality,
 
   .. math::
@@ -18,7 +18,7 @@ r"""UOT-RCL's semantic alignment: a cross-modal consistent sample-to-class cost 
 * ``prob`` [I]: the classifier, ``q_i = \alpha p^v_i + (1 - \alpha) p^t_i``.
 * ``mix`` [I]: the mean of the two scores.
 
-**Correction** (spec §4.4 [I]). Entropic partial OT between the ``N`` pairs (mass ``1/N`` each) and the
+**Correction** ([I]). Entropic partial OT between the ``N`` pairs (mass ``1/N`` each) and the
 ``C`` classes (mass ``b``: noisy-label frequencies or uniform) moving total mass ``\rho``:
 
 .. math::

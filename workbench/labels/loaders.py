@@ -1,7 +1,7 @@
 """Readers of the noisy-label papers' feature files (MRL and its successors), for users who have them.
 
-None of these files can be redistributed here (``shared/specs/uot_rcl.md`` §2); the layouts are the ones
-MRL's ``src/noisydataset.py`` reads (spec §2, [V]):
+None of these files can be redistributed here; the layouts are the ones
+MRL's ``src/noisydataset.py`` reads ([V]):
 
 ==================  =====================================================  ==================================
 name                file                                                   validation
@@ -216,5 +216,5 @@ def load_paper_dataset(name: str, path: str | os.PathLike[str]) -> PaperSplits:
         path = path / filename
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file (the {name} features, usually named {filename}); "
-                              "see shared/specs/uot_rcl.md §2 for where the papers publish them")
+                              "data_cards/wikipedia.md says where to get such files")
     return reader(path)

@@ -6,7 +6,7 @@ r"""The label track's network: one MLP per modality into a shared, L2-normalised
     p^m_i = \operatorname{softmax}(h(z^m_i)) \quad (m \in \{v, t\}),
 
 with the same classifier ``h`` for both modalities, so both are pushed towards the same class regions
-(DSCMR / MRL practice; spec §4.2 [I]). ``h`` is either a linear layer (the calibration guide's prototype
+(DSCMR / MRL practice; [I]). ``h`` is either a linear layer (the calibration guide's prototype
 network; default) or MRL's prototypes: ``h(z) = z W / \tau`` with the ``C`` columns of ``W`` kept at unit
 norm (MRL re-normalises them before every step; here the normalisation is part of the forward pass, which
 gives the same logits without mutating the parameter).

@@ -54,7 +54,7 @@ _METHOD: dict[str, dict[str, Any]] = {
     "cca": {},
 }
 
-#: UOT-RCL ablations: name -> overrides (spec §7 plus the readings left open by the spec).
+#: UOT-RCL ablations: name -> overrides (the paper's ablations plus the readings its text leaves open).
 ABLATIONS: dict[str, dict[str, Any]] = {
     "full": {},
     "no_correction": {"uot_rcl.correction": False},  # CE on noisy labels + relation alignment
@@ -68,7 +68,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "cost_mix": {"uot_rcl.cost": "mix"},
     "knn_no_consistency": {"uot_rcl.cost": "knn", "uot_rcl.consistency": "none"},
     "full_ot": {"uot_rcl.rho_start": 1.0, "uot_rcl.rho_end": 1.0},  # no progressive partial transport
-    "slow_ramp": {"uot_rcl.rho_start": 0.3, "uot_rcl.rho_ramp": 0.5},  # the spec's suggested ramp
+    "slow_ramp": {"uot_rcl.rho_start": 0.3, "uot_rcl.rho_ramp": 0.5},  # a slower ramp: 0.3 -> 1 over half the post-warm-up epochs
     "soft_targets": {"uot_rcl.targets": "soft"},
     "drop_unselected": {"uot_rcl.unselected_weight": 0.0},
     "select_all_epochs": {"uot_rcl.select_after_warmup": False},

@@ -1,4 +1,4 @@
-r"""UOT-RCL's OT relation alignment (spec §4.5 [V concept; I details]): semantic-level cross-modal matching.
+r"""UOT-RCL's OT relation alignment ([V] concept; [I] details): semantic-level cross-modal matching.
 
 For a batch of ``B`` pairs with unit embeddings ``z^v, z^t`` ``[B, d]`` and label distributions ``q`` ``[B, C]``
 (the corrected labels; uniform for pairs whose label is unknown), the cross-modal similarity is

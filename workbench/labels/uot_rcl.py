@@ -1,4 +1,4 @@
-r"""UOT-RCL (Han et al., arXiv 2403.13480): the reconstruction of ``shared/specs/uot_rcl.md`` §4.
+r"""UOT-RCL (Han et al., arXiv 2403.13480): a reconstruction from the paper's text.
 
 Schedule and loss, with each part switchable for ablation (:class:`~workbench.labels.config.UOTRCLConfig`):
 
@@ -14,7 +14,7 @@ Schedule and loss, with each part switchable for ablation (:class:`~workbench.la
    plan between images and texts under a cost built from their similarities (optionally plus the
    corrected labels' disagreement), and the soft cross-entropy of the similarity towards it, ``L_{ra}``.
 
-Total after warm-up (spec §4.7 [I]): ``L = w_{sa} L_{sa} + \lambda L_{ra} + w_{pair} \|z^v - z^t\|^2``.
+Total after warm-up ([I]): ``L = w_{sa} L_{sa} + \lambda L_{ra} + w_{pair} \|z^v - z^t\|^2``.
 
 Defaults and which reading they follow (tags as in the project's UOT-RCL reconstruction notes; [C] =
 calibrated here on Wikipedia SIFT / LDA, 2 CPU cores, then checked on data it was not calibrated on). Unless
@@ -26,12 +26,12 @@ resolved):
   (neighbour votes weighted by cross-modal agreement) is the option ``cost="knn"``: 0.257 / 0.223 - at 80 %
   noise its votes come from neighbours whose labels are mostly wrong (final label accuracy 0.37 vs 0.45);
 * partial transport ``rho`` from 0.6 to 1 over the first quarter of the post-warm-up epochs [I, C]; the
-  spec's slower 0.3 -> 1 over half corrects too slowly at 80 % noise (0.253 / 0.227), full OT from the start
+  a slower 0.3 -> 1 over half corrects too slowly at 80 % noise (0.253 / 0.227), full OT from the start
   is as good (0.255 / 0.244). Selection at half the row capacity [I, §6.6], hard targets [I], unselected
   pairs kept on their noisy labels (weight 1) [C; dropping them: 0.249 / 0.239], class masses = noisy-label
   frequencies [I, §6.5], ``eps`` 0.1 of the cost's standard deviation [C, the calibration guide's scaling];
 * relation alignment with the label-aware ``semantic`` cost (``1 - cos`` plus the corrected labels'
-  disagreement, spec §6.8), ``lambda = 1``, ``tau = 0.1`` [I, C]. The relation target is where the corrected
+  disagreement), ``lambda = 1``, ``tau = 0.1`` [I, C]. The relation target is where the corrected
   labels reach the retrieval space directly: its plan moves each image's mass onto the texts of the same
   corrected class, and the similarity softmax is trained towards it. The classifier path is weaker than it
   looks: a linear head on unit embeddings has logits bounded by its weight norm, which Adam grows by about

@@ -18,7 +18,7 @@ NCR's co-teaching skeleton (:mod:`workbench.methods.coteaching`) with three chan
 The loss is NCR's exponential soft-margin hardest-negative hinge; when the unlabeled batch is used its step
 comes before the labeled step (the official order), each its own optimiser step.
 
-Options named after the official code (``shared/specs/baselines.md`` §6):
+Options named after the official code:
 
 * ``bicro.margin_broadcast="code"`` — the code's 1-D labels broadcast over columns, so the caption-retrieval
   (row) term of pair i uses the *negative* caption j's margin;

@@ -34,7 +34,7 @@ calls it converged). An epoch's count of such plans is ``rematch.off_marginals``
 Ablations (Table 3): ``partial=False`` (balanced OT), ``mask_positives="off"``, ``cost_fn="cosine"`` (the
 cosine distance of the global embeddings, no cost learning), ``rematch_loss="kl"|"infonce"``.
 
-Where paper and official code differ (``shared/specs/l2rm_code.md`` §6): the paper is followed by default and
+Where paper and official code differ, the paper is followed by default and
 the code is an option — ``mask_positives="auto"`` disables the mask only at MRate 0 on the original datasets
 (the paper's Appendix D.1), while the code also disables it on CC152K (``"off"``); ``ot_stop="official"`` is
 the code's early stop (||delta u|| < 1e-3) instead of a real marginal tolerance; the code's queue of length B is

@@ -14,8 +14,8 @@ Co-teaching skeleton (:mod:`workbench.methods.coteaching`) with:
   (``ncr.soft_margin``), summed over the batch; the labeled loss every iteration, the unlabeled loss from
   the second half of the main epochs on, each its own optimiser step.
 
-``ncr.margin_broadcast="code"`` reproduces how the official code's tensor shapes broadcast the margins
-(``shared/specs/baselines.md`` §4): labeled ``y[i, j] = w_i + (1 - w_i) p_j`` used at entry ``[i, j]`` of
+``ncr.margin_broadcast="code"`` reproduces how the official code's tensor shapes broadcast the margins:
+labeled ``y[i, j] = w_i + (1 - w_i) p_j`` used at entry ``[i, j]`` of
 both directions; unlabeled: row i's margin at every entry ``[i, j]`` of both directions. The default
 ``"per_sample"`` is the paper's formula (pair i's margin in its own row and column).
 """

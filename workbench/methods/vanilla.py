@@ -2,7 +2,7 @@
 
 These are the paper's "SAF", "SGR" (and, averaged at test time, "SGRAF") rows: the backbone trained as if
 every pair were matched. Optional warm-up epochs use a gentler loss (``vanilla.warmup_loss``), because the
-hardest-negative loss from scratch can collapse (``shared/guides/synthetic_calibration.md``); the paper's
+hardest-negative loss from scratch can collapse; the paper's
 presets use no warm-up.
 """
 

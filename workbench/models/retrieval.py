@@ -1,6 +1,6 @@
 """The retrieval model: encoders plus a similarity head, and the SGRAF test-time ensemble.
 
-``RetrievalModel`` exposes the backbone interface every method uses (``shared/specs/baselines.md`` §8):
+``RetrievalModel`` exposes the backbone interface every method uses:
 
 * ``encode_images(images [n, R, D]) -> [n, R, d]`` and ``encode_captions(tokens, lengths) -> Captions``;
 * ``logits(regions, captions) -> [n, m]`` pre-activation scores (DECL needs them);
