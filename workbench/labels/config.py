@@ -161,7 +161,7 @@ class UOTRCLConfig(Section):
     rho_end: float = bounded(1.0, gt=0.0, le=1.0, doc="transported mass at the end of the ramp [I]")
     rho_ramp: float = bounded(0.25, ge=0.0, le=1.0, doc="fraction of the post-warm-up epochs the ramp takes [C]")
     select_rule: str = choice("mass", "mass", "peak", "both",
-                              doc="mass: row mass >= threshold / N [I, §6.6]; peak: normalised row max >= threshold "
+                              doc="mass: row mass >= threshold / N [I]; peak: normalised row max >= threshold "
                                   "(the calibration guide's rule); both: the two at once")
     select_threshold: float = bounded(0.5, gt=0.0, le=1.0)
     targets: str = choice("hard", "hard", "soft", doc="hard: row argmax; soft: the normalised plan row")

@@ -25,11 +25,11 @@ resolved):
 * cost ``prob`` [I]: the classifier probabilities of the two modalities averaged. The ``knn`` reading [S]
   (neighbour votes weighted by cross-modal agreement) is the option ``cost="knn"``: 0.257 / 0.223 - at 80 %
   noise its votes come from neighbours whose labels are mostly wrong (final label accuracy 0.37 vs 0.45);
-* partial transport ``rho`` from 0.6 to 1 over the first quarter of the post-warm-up epochs [I, C]; the
-  a slower 0.3 -> 1 over half corrects too slowly at 80 % noise (0.253 / 0.227), full OT from the start
-  is as good (0.255 / 0.244). Selection at half the row capacity [I, §6.6], hard targets [I], unselected
+* partial transport ``rho`` from 0.6 to 1 over the first quarter of the post-warm-up epochs [I, C]; a
+  slower 0.3 -> 1 over half corrects too slowly at 80 % noise (0.253 / 0.227), full OT from the start
+  is as good (0.255 / 0.244). Selection at half the row capacity [I], hard targets [I], unselected
   pairs kept on their noisy labels (weight 1) [C; dropping them: 0.249 / 0.239], class masses = noisy-label
-  frequencies [I, §6.5], ``eps`` 0.1 of the cost's standard deviation [C, the calibration guide's scaling];
+  frequencies [I], ``eps`` 0.1 of the cost's standard deviation [C];
 * relation alignment with the label-aware ``semantic`` cost (``1 - cos`` plus the corrected labels'
   disagreement), ``lambda = 1``, ``tau = 0.1`` [I, C]. The relation target is where the corrected
   labels reach the retrieval space directly: its plan moves each image's mass onto the texts of the same
