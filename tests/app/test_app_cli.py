@@ -92,6 +92,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_healthy(proc: subprocess.Popen, port: int, timeout: float = 60.0) -> None:
+    """Poll the Streamlit health endpoint until it answers ``ok``; fail with the server's stderr if it exits."""
+    deadline, body = time.monotonic() + timeout, b""
+    while time.monotonic() < deadline and body != b"ok":
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
+                body = resp.read().strip()
+        except OSError:
+            time.sleep(0.3)
+    assert body == b"ok"
+
+
 @pytest.mark.slow
 def test_the_command_serves_the_dashboard(fixture_runs):
     port = free_port()
@@ -99,15 +112,7 @@ def test_the_command_serves_the_dashboard(fixture_runs):
                              "--port", str(port)], cwd=REPO, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline, body = time.monotonic() + 60, b""
-        while time.monotonic() < deadline and body != b"ok":
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
-                    body = resp.read().strip()
-            except OSError:
-                time.sleep(0.3)
-        assert body == b"ok"
+        _wait_healthy(proc, port)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the command and the streamlit server it started
         proc.wait(timeout=20)
@@ -121,15 +126,7 @@ def test_sigterm_to_the_command_stops_the_server_and_leaves_no_child(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "app", "--runs", str(tmp_path), "--port", str(port)],
                             cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline, body = time.monotonic() + 60, b""
-        while time.monotonic() < deadline and body != b"ok":
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
-                    body = resp.read().strip()
-            except OSError:
-                time.sleep(0.3)
-        assert body == b"ok"
+        _wait_healthy(proc, port)
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
         assert b"streamlit" in cmdline  # the command's own process became the server (exec)
         proc.send_signal(signal.SIGTERM)  # to that one process only, not to its group

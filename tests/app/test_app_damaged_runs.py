@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fixture_runs import REPORTED, build_damaged_artefacts, build_damaged_runs, build_many_runs
-from page_helpers import REPO, warnings
+from page_helpers import run_page, warnings
 
 PAGES = ["runs", "tables", "cost", "alignments", "rematches", "sweeps", "labels"]
 SECRET = "secret-line-of-a-file-outside-the-root"
@@ -37,17 +37,8 @@ def damaged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
 
 
 def _open(root: Path, page: str, monkeypatch: pytest.MonkeyPatch, **state: object):
-    from streamlit.testing.v1 import AppTest
-
     monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(root))
-    at = AppTest.from_file(str(REPO / "app" / "streamlit_app.py"), default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    if page != "runs":
-        at.switch_page(f"views/{page}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run_page(page, timeout=120, **state)
 
 
 def _everything_shown(at) -> str:
